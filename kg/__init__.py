@@ -1,0 +1,1 @@
+"""Jiceng KG: a knowledge-graph builder for grassroots Party-building reports."""
