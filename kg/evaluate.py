@@ -52,15 +52,24 @@ def _names(kg: KnowledgeGraph, iri: str | None) -> set[str]:
 
 def _match_pairs(gold: list[tuple[str, str]], got: list[tuple[set[str], set[str]]], counts,
                  key: str, doc: str) -> None:  # fmt: skip
-    """Greedy one-to-one matching of (a, b) gold pairs against extracted name sets."""
+    """Match (a, b) gold pairs against extracted name sets, at the level of entities.
+
+    Gold may write one fact twice with different names for the same entity
+    (郑港 / 郑港办事处): an extracted pair matching several gold pairs counts once.
+    """
     unused = list(range(len(got)))
+    used: set[int] = set()
     for a, b in gold:
-        hit = next((i for i in unused if _norm(a) in got[i][0] and _norm(b) in got[i][1]), None)
+        matches = [i for i in range(len(got)) if _norm(a) in got[i][0] and _norm(b) in got[i][1]]
+        hit = next((i for i in matches if i in unused), None)
+        if hit is None and any(i in used for i in matches):
+            continue  # the same fact, already counted under another name
         if hit is None:
             counts.add(key, fn=1)
             counts.errors[key].append(f"{doc} missed {a} -> {b}")
         else:
             unused.remove(hit)
+            used.add(hit)
             counts.add(key, tp=1)
     for i in unused:
         counts.add(key, fp=1)

@@ -32,12 +32,18 @@ class Gazetteer:
     divisions: dict[str, Division] = field(default_factory=dict)  # code -> division
     forms: dict[str, list[str]] = field(default_factory=dict)  # full surface form -> codes
     short_forms: dict[str, list[str]] = field(default_factory=dict)  # bare short form -> codes
+    stems: dict[str, list[str]] = field(default_factory=dict)  # "郑州" -> 郑州市, "中原" -> 中原区
 
     def lookup(self, form: str) -> list[Division]:
         return [self.divisions[c] for c in self.forms.get(form, [])]
 
     def lookup_short(self, form: str) -> list[Division]:
         return [self.divisions[c] for c in self.short_forms.get(form, [])]
+
+    def lookup_stem(self, form: str) -> list[Division]:
+        """A bare name used as a whole word: "郑州", "登封", "莲湖"."""
+        codes = self.stems.get(form, []) + self.short_forms.get(form, [])
+        return [self.divisions[c] for c in dict.fromkeys(codes)]
 
     def ancestors(self, code: str) -> list[Division]:
         out = []
@@ -130,8 +136,13 @@ def load_gazetteer() -> Gazetteer:
                     stem = _strip_suffix(name, rules["township_suffix_classes"])
                     if len(stem) >= 2:
                         _add(gaz.short_forms, stem, code)
+                if cls in rules["stem_classes"] and not name.endswith(("开发区", "实验区")):
+                    stem = _strip_suffix(name, rules["stem_suffixes"])
+                    if len(stem) >= 2:
+                        _add(gaz.stems, stem, code)
     with open(DATA / "aliases.csv", encoding="utf-8", newline="") as fh:
         for row in csv.DictReader(fh):
             for code in list(gaz.forms.get(row["official"], [])):
                 _add(gaz.forms, row["alias"], code)
+
     return gaz

@@ -14,7 +14,7 @@ from kg import iri as iris
 from kg.ingest import IngestError, ingest_file
 from kg.model import Document, Extraction, Mention
 from kg.rdf import to_graph
-from kg.recognise import load_rules, recognise, user_words
+from kg.recognise import full_form_codes, load_rules, norm_name, recognise, user_words
 from kg.relate import relate
 from kg.resolve import KnowledgeGraph, resolve
 
@@ -44,13 +44,31 @@ class Extractor:
         doc = self.nlp.make_doc(text)
         return [(t.idx, t.idx + len(t.text)) for t in doc if not t.is_space]
 
+    def recognise(
+        self, doc: Document, known_programmes: frozenset[str] = frozenset()
+    ) -> list[list[Mention]]:
+        codes = full_form_codes(doc.sentences, self.rules)
+        return [
+            recognise(s, self.tokens(s.text), self.rules, known_programmes=known_programmes,
+                      document_codes=codes)  # fmt: skip
+            for s in doc.sentences
+        ]
+
+    def extract_all(self, docs: list[Document]) -> list[Extraction]:
+        """Two passes: a quoted name that is a programme in one article is one in all."""
+        first = [self.recognise(doc) for doc in docs]
+        known = frozenset(
+            norm_name(m.text) for per in first for ms in per for m in ms if m.label == "Programme"
+        )
+        out = []
+        for doc, per in zip(docs, first, strict=True):
+            if known:
+                per = self.recognise(doc, known)
+            out.append(Extraction(doc, [m for ms in per for m in ms], relate(doc, per)))
+        return out
+
     def extract(self, doc: Document) -> Extraction:
-        per_sentence: list[list[Mention]] = []
-        for sentence in doc.sentences:
-            per_sentence.append(recognise(sentence, self.tokens(sentence.text), self.rules))
-        facts = relate(doc, per_sentence)
-        mentions = [m for ms in per_sentence for m in ms]
-        return Extraction(doc, mentions, facts)
+        return self.extract_all([doc])[0]
 
 
 def build_graph(
@@ -80,12 +98,9 @@ def build_graph(
         if doc.doc_id in docs:
             raise IngestError(str(path), f"two inputs share the document id {doc.doc_id!r}")
         docs[doc.doc_id] = doc
-    extractor = Extractor() if docs else None
-    extractions = []
-    for n, doc in enumerate(docs.values(), 1):
-        if progress:
-            progress(n, len(docs), doc.doc_id)
-        extractions.append(extractor.extract(doc))
+    extractions = Extractor().extract_all(list(docs.values())) if docs else []
+    if progress:
+        progress(len(docs), len(docs), "extracted")
     kg = resolve(extractions, base)
     graph = to_graph(kg, docs, base)
     report.documents = len(docs)

@@ -47,6 +47,7 @@ class Rules:
     place_stop: frozenset[str]
     generic_places: frozenset[str]
     generic_org_heads: frozenset[str]
+    org_stop: frozenset[str]
     max_form_len: int
 
 
@@ -71,6 +72,7 @@ def load_rules() -> Rules:
         place_stop=frozenset(raw["place_stop_tokens"]),
         generic_places=frozenset(raw["generic_place_names"]),
         generic_org_heads=frozenset(raw["generic_organisation_heads"]),
+        org_stop=frozenset(raw["organisation_stop_tokens"]),
         max_form_len=max(len(f) for f in gaz.forms),
     )
 
@@ -159,6 +161,45 @@ def _short_form_places(text: str, rules: Rules, taken: list[_Span]) -> list[_Spa
     return out
 
 
+def _stem_places(
+    text: str, tokens: list[tuple[int, int]], rules: Rules, taken: list[_Span],
+    quotes: list[tuple[int, int]],
+) -> list[_Span]:  # fmt: skip
+    """A unit's bare name as a whole word: "如今的郑州", "美丽登封"."""
+    out = []
+    for ts, te in tokens:
+        divs = rules.gazetteer.lookup_stem(text[ts:te])
+        if not divs or _overlaps(taken, ts, te) or _inside_quotes(quotes, ts, te):
+            continue
+        codes = "|".join(d.code for d in divs)
+        out.append(_Span(ts, te, divs[0].cls, "gazetteer.stem", codes, divs[0].name, prio=0))
+    return out
+
+
+def _enumerations(text: str, rules: Rules, taken: list[_Span]) -> list[_Span]:
+    """Items of a list closed by a kind: "北京、成都等地", "世茂、恒大等知名房地产企业"."""
+    out = []
+    for kind in rules.raw["enumerations"]:
+        pattern = re.compile(r"((?:[^、，。；：“”（）]{2,10}、)+[^、，。；：“”（）]{2,10})等" + kind["after"])
+        for m in pattern.finditer(text):
+            pos = m.start(1)
+            items = m.group(1).split("、")
+            items[0] = re.sub(kind.get("lead", "^$"), "", items[0])
+            pos = m.end(1) - len("、".join(items))
+            for item in items:
+                start, end = pos, pos + len(item)
+                pos = end + 1
+                if not (2 <= len(item) <= 10) or _overlaps(taken, start, end):
+                    continue
+                t = lexicon.tag(item)
+                if kind.get("tags") and t not in kind["tags"]:
+                    continue
+                if t in ("v", "vn", "a", "ad", "d", "n") and not kind.get("tags"):
+                    continue
+                out.append(_Span(start, end, kind["class"], f"enumeration.{kind['class']}", prio=1))
+    return out
+
+
 def _overlaps(spans: list[_Span], start: int, end: int) -> bool:
     return any(s.start < end and start < s.end for s in spans)
 
@@ -172,12 +213,18 @@ def _suffix_places(
     blocked = raw.get("suffix_not_followed_by", {})
     min_chars = raw.get("min_name_chars", 2)
     out = []
+    non_place = tuple(raw.get("non_place_suffixes", ()))
+    token_starts = {s for s, _ in tokens}
     for ts, te in tokens:
         token = text[ts:te]
+        if text[max(0, te - 6) : te].endswith(non_place):
+            continue
         for suffix, cls in rules.place_suffixes:
-            if not token.endswith(suffix):
+            if not text.endswith(suffix, 0, te) or te - len(suffix) < 0:
                 continue
             end_pos, p = te, te - len(suffix)
+            if p < ts and p not in token_starts:
+                continue  # the suffix would start inside an earlier token
             if end_pos < len(text) and text[end_pos] in blocked.get(suffix, ""):
                 break
             if cls in ("Road", "Compound") and _inside_quotes(quotes, p, end_pos):
@@ -186,7 +233,7 @@ def _suffix_places(
                 break
             max_chars = raw["max_name_chars"].get(cls, raw["max_name_chars"]["default"])
             if p > ts:  # the suffix is glued to its name in one token: "鲁庄镇"
-                if not _proper_token(token, rules):
+                if not _proper_token(token, rules, suffix):
                     break
                 q = ts
             else:
@@ -196,8 +243,10 @@ def _suffix_places(
             name = text[q:p]
             if text[q:end_pos] in rules.generic_places or name in rules.generic_places:
                 break
-            if _generic_descriptor(text, q, p, tokens):
+            if _generic_descriptor(text, q, p, tokens) or not _single_name_ok(text, q, p, tokens):
                 break
+            if any(qs == q and qe == end_pos for qs, qe in quotes):
+                break  # a quoted term ("“空壳村”") names a concept, not a place
             if cls == "City" and (
                 text.startswith(("镇", "乡", "街道", "办事处"), end_pos)
             ):
@@ -207,18 +256,35 @@ def _suffix_places(
     return out
 
 
-def _proper_token(token: str, rules: Rules) -> bool:
+def _proper_token(token: str, rules: Rules, suffix: str = "") -> bool:
     """A whole token like "鲁庄镇" may be a place unless the lexicon knows it as a common word."""
     t = lexicon.tag(token)
-    return t is None or (t in lexicon.PROPER_TAGS and token not in rules.generic_places)
+    if t is not None and (t not in lexicon.PROPER_TAGS or token in rules.generic_places):
+        return False
+    stem = token[: -len(suffix)] if suffix else token
+    st = lexicon.tag(stem)  # "涣散村": 涣散 is an adjective, not a name
+    return st is None or st in lexicon.NAME_TAGS
 
 
 def _generic_descriptor(text: str, q: int, p: int, tokens: list[tuple[int, int]]) -> bool:
-    """One frequent common noun before the suffix ("智慧社区", "城市社区") is a description."""
+    """One descriptive word before the suffix ("智慧社区", "闲置学校") is a description."""
     name = text[q:p]
     if (q, p) not in set(tokens):
         return False
-    return lexicon.tag(name) in ("n", "vn", "an", "a", "v") and lexicon.freq(name) > 1000
+    t = lexicon.tag(name)
+    return t in ("v", "vn", "a", "ad", "an", "d") or (t == "n" and lexicon.freq(name) > 200)
+
+
+SINGLE_NAME_TAGS = frozenset({"ns", "nr", "nrt", "nrfg", "nz", "nt"})
+
+
+def _single_name_ok(text: str, q: int, p: int, tokens: list[tuple[int, int]]) -> bool:
+    """A one-word name before a suffix must be a proper name or a rare word ("深化街道" is not)."""
+    if (q, p) not in set(tokens):
+        return True
+    word = text[q:p]
+    t = lexicon.tag(word)
+    return t is None or t in SINGLE_NAME_TAGS or lexicon.freq(word) < 500
 
 
 def _name_start(
@@ -281,9 +347,9 @@ def _organisations(
     text: str, tokens: list[tuple[int, int]], rules: Rules, places: list[_Span],
     quotes: list[tuple[int, int]],
 ) -> list[_Span]:  # fmt: skip
+    """Owner name + organisation suffix: "莲湖街道党工委", "郑州城建聚剧院管理有限公司"."""
     raw = rules.raw
-    starts = sorted({s for s, _ in tokens})
-    out = []
+    out: list[_Span] = []
     for end_pos in range(1, len(text) + 1):
         match = None
         for suffix, cls in rules.org_suffixes:
@@ -294,27 +360,45 @@ def _organisations(
             continue
         suffix, cls = match
         p = end_pos - len(suffix)
-        if end_pos < len(text) and text[end_pos] in raw.get("org_not_followed_by", {}).get(
-            suffix, ""
-        ):
+        follow = raw.get("org_not_followed_by", {}).get(suffix, "")
+        if end_pos < len(text) and text[end_pos] in follow:
             continue
-        q = _org_name_start(text, p, cls, tokens, rules, places, quotes)
-        if q is None:
-            # "中原区委": a unit directly followed by 委.
+        q = _org_name_start(text, p, cls, tokens, rules, places, quotes, out)
+        if q is not None:
+            out.append(_Span(q, end_pos, cls, f"org.suffix.{suffix}", prio=2))
+    out += _place_committees(text, places, rules)
+    # "郑州地铁集团" is only the start of "郑州地铁集团有限公司".
+    legal = tuple(raw.get("legal_form_suffixes", ()))
+    out = [o for o in out if not any(
+        t.start == o.start and t.end > o.end and text[o.end : t.end] in legal for t in out)]
+    # one span per (start, end)
+    unique = {(o.start, o.end): o for o in out}
+    return sorted(unique.values(), key=lambda o: (o.start, o.end))
+
+
+def _place_committees(text: str, places: list[_Span], rules: Rules) -> list[_Span]:
+    """"中原区委", "郑州市委", "中共中原区委": a unit's name, then 委."""
+    out = []
+    for place in places:
+        organ = rules.raw["place_party_committee"].get(text[place.end - 1 : place.end])
+        if organ is None or not text.startswith("委", place.end):
             continue
-        out.append(_Span(q, end_pos, cls, f"org.suffix.{suffix}", prio=2))
-    # Keep the longest organisation ending at each position, drop nested duplicates.
-    out.sort(key=lambda s: (s.end, s.start))
-    best: dict[int, _Span] = {}
-    for s in out:
-        if s.end not in best or s.start < best[s.end].start:
-            best[s.end] = s
-    return list(best.values())
+        if text.startswith(("委员", "委会"), place.end):
+            continue
+        start = place.start - 2 if text.startswith("中共", place.start - 2) else place.start
+        out.append(_Span(start, place.end + 1, "PartyCommittee", "org.place_committee", prio=2))
+    return out
+
+
+# Parts of speech an organisation's name may be built from, beyond names: numbers
+# ("第七"), times ("今日"), verbal nouns ("管理"), and for purpose-named temporary
+# branches verbs too ("片区改造临时党支部").
+ORG_NAME_TAGS = lexicon.NAME_TAGS | {"m", "t", "vn", "nz", "l", "v"}
 
 
 def _org_name_start(
     text: str, p: int, cls: str, tokens: list[tuple[int, int]], rules: Rules,
-    places: list[_Span], quotes: list[tuple[int, int]],
+    places: list[_Span], quotes: list[tuple[int, int]], orgs: list[_Span],
 ) -> int | None:  # fmt: skip
     """Where the owner's name before an organisation suffix starts, or None if generic."""
     max_chars = rules.raw["max_organisation_chars"]
@@ -323,27 +407,32 @@ def _org_name_start(
         for qs, qe in quotes:
             if qe == p - 1:
                 return qs - 1
-    # A place right before the suffix owns it: "郑庵镇党委", "中原区委".
+    # A unit right before a party organ owns it: "郑庵镇党委".
     place = next((s for s in places if s.end == p), None)
-    if place is not None:
+    if place is not None and cls.startswith(("Party", "TemporaryParty")):
         return place.start
+    allowed = ORG_NAME_TAGS | ({"v"} if cls == "TemporaryPartyBranch" else set())
     q = p
     token_start = {e: s for s, e in tokens}
     while q > 0 and p - q < max_chars:
-        place = next((s for s in places if s.end == q), None)
-        if place is not None:
-            q = place.start
-            break  # a place starts the name: "中原区非公经济组织党建工作委员会"
+        nested = next((s for s in places + orgs if s.end == q), None)
+        if nested is not None:
+            q = nested.start
+            if nested in places:
+                break  # a place starts the name: "中原区非公经济组织党建工作委员会"
+            continue
         prev = token_start.get(q)
         if prev is None:
             break
         piece = text[prev:q]
-        if piece in rules.generic_org_heads or piece in rules.place_stop:
+        if piece in STOP_VERBS or piece in rules.org_stop:
             break
+        if piece in rules.generic_org_heads and q == p and cls != "TemporaryPartyBranch":
+            return None  # "街道党工委", "社区党组织": whose, is not said
         if not all(_NAME_CHAR.match(c) for c in piece):
             break
         t = lexicon.tag(piece)
-        if t is not None and t not in lexicon.NAME_TAGS and not piece.isdigit():
+        if t is not None and t not in allowed and not piece.isdigit():
             break
         q = prev
     if q == p:
@@ -351,7 +440,14 @@ def _org_name_start(
     name = text[q:p]
     if name in rules.generic_org_heads or (len(name) < 2 and cls != "TemporaryPartyBranch"):
         return None
+    if cls != "TemporaryPartyBranch" and _generic_descriptor(text, q, p, tokens):
+        return None  # "专业公司", "领域党支部"
     return q
+
+
+# Verbs that start a clause before a name ("成立…临时党支部"): never part of the name.
+STOP_VERBS = frozenset({"成立", "组建", "建立", "设立", "建起", "整合", "吸纳", "涵盖", "依托",
+                        "推动", "带动", "引导", "指导", "打造", "在", "由", "把", "将", "和", "与"})
 
 
 # --------------------------------------------------------------------------- people
@@ -379,11 +475,16 @@ def _people(text: str, tokens: list[tuple[int, int]], rules: Rules) -> list[_Spa
         for m in re.finditer(re.escape(title), text):
             for k in (3, 2, 4):
                 i = m.start() - k
+                tag = lexicon.tag(text[i : m.start()]) if i >= 0 else None
                 if i >= 0 and (i, m.start()) in set(tokens) and (
-                    _name_end(text, i, tokens, rules) == m.start()
+                    (tag or "").startswith("nr") or _name_end(text, i, tokens, rules) == m.start()
                 ):
                     out.append(_Span(i, m.start(), "Person", f"person.title_after.{title}"))
                     break
+    # Full names the lexicon knows as such (public figures).
+    for ts, te in tokens:
+        if lexicon.tag(text[ts:te]) == "nrfg" and _is_surname_at(text, ts, rules) and te - ts >= 2:
+            out.append(_Span(ts, te, "Person", "person.lexicon", prio=1))
     # A heading or byline "…党委书记 马东亮": a title, a space, a name ending the line.
     titles = "|".join(map(re.escape, titles_before))
     for m in re.finditer(rf"(?:{titles}) +([\u4e00-\u9fff]{{2,4}})$", text):
@@ -430,7 +531,7 @@ def _name_end(text: str, i: int, tokens: list[tuple[int, int]], rules: Rules) ->
         return None
     if name in rules.raw["not_person_names"] or not all(_CJK.match(c) for c in name):
         return None
-    if name.endswith(("长", "员", "者", "记", "们", "民", "书")):
+    if name.endswith(("长", "员", "者", "记", "们", "民", "书", "区", "市", "县", "镇", "乡", "村", "路")):
         return None
     return end
 
@@ -461,7 +562,10 @@ def byline_people(text: str, rules: Rules) -> list[_Span]:
 # --------------------------------------------------------------------------- programmes, events
 
 
-def _programmes(text: str, quotes: list[tuple[int, int]], rules: Rules) -> list[_Span]:
+def _programmes(
+    text: str, quotes: list[tuple[int, int]], rules: Rules, known: frozenset[str] = frozenset()
+) -> list[_Span]:
+    """Quoted programme names, told apart from slogans by their kind, verb or form."""
     raw = rules.raw
     lo, hi = raw["programme_chars"]
     kinds = sorted(raw["programme_kinds"], key=len, reverse=True)
@@ -472,10 +576,16 @@ def _programmes(text: str, quotes: list[tuple[int, int]], rules: Rules) -> list[
             continue
         if any(c in name for c in "，。！？；：“”"):
             continue
-        after = text[qe + 1 : qe + 1 + 6]
+        if norm_name(name) in known:
+            out.append(_Span(qs, qe, "Programme", "programme.known", prio=2))
+            continue
+        after = _after_chain(text, qe + 1)
+        clause = text[_clause_start(text, qs) : qs - 1]
         before = text[max(0, qs - 1 - 6) : qs - 1]
         kind = next((k for k in kinds if after.startswith(k)), None)
         verb = next((v for v in raw["programme_verbs"] if before.endswith(v)), None)
+        if verb is None and _looks_like_name(name):
+            verb = next((v for v in raw["programme_verbs"] if len(v) > 1 and v in clause), None)
         inner = any(name.endswith(k) for k in raw["programme_inner_kinds"])
         lead = any(before.endswith(w) for w in raw["slogan_lead_words"])
         if lead and not kind:
@@ -490,20 +600,55 @@ def _programmes(text: str, quotes: list[tuple[int, int]], rules: Rules) -> list[
     return out
 
 
+def _after_chain(text: str, i: int) -> str:
+    """What follows a quote once sibling quotes, "等" and "的" are skipped:
+    "“六稳”“六保”工作", "“我为群众办实事”“我就是营商环境”等活动", "“1街2路3园6区”的工作思路"."""
+    while True:
+        m = re.match(r"[、]?[“「][^“”「」]{1,20}[”」]", text[i:])
+        if m is None:
+            break
+        i += m.end()
+    m = re.match(r"等|的", text[i:])
+    if m:
+        i += m.end()
+    return text[i : i + 8]
+
+
+def _clause_start(text: str, i: int) -> int:
+    return max([0] + [k + 1 for k in range(i) if text[k] in "，。；！？：,;"])
+
+
+def norm_name(name: str) -> str:
+    return re.sub(r"[\s、，,·“”\"']", "", name)
+
+
 def _looks_like_name(name: str) -> bool:
     """Short, or numbered ("四个一", "1+N"), rather than a sentence-like slogan."""
     return len(name) <= 8 or bool(re.search(r"[0-9一二三四五六七八九十两]", name))
 
 
-def _events(text: str, rules: Rules) -> list[_Span]:
+def _events(text: str, rules: Rules, places: list[_Span], quotes: list[tuple[int, int]]) -> list[_Span]:
+    """Named meetings: from a year, a level or a unit up to the kind of meeting."""
     raw = rules.raw
-    out = []
     suffixes = "|".join(sorted(map(re.escape, raw["event_suffixes"]), key=len, reverse=True))
-    pattern = re.compile(
-        rf"((?:\d{{4}}年|郑州市|全市|全国|全区|全省)[^，。；！？、“”]{{0,{raw['max_event_chars']}}}?(?:{suffixes}))"
-    )
-    for m in pattern.finditer(text):
-        out.append(_Span(m.start(1), m.end(1), "Event", "event.suffix", prio=2))
+    anchor = re.compile(raw["event_anchor"])
+    out = []
+    for m in re.finditer(suffixes, text):
+        if text.startswith(tuple(raw["event_not_followed_by"]), m.end()):
+            continue  # "联席会议机制" is a mechanism, "会员" a member
+        lo = max(0, m.end() - raw["max_event_chars"])
+        clause = max([lo] + [i + 1 for i in range(lo, m.start()) if text[i] in "，。；！？：,;"])
+        for verb in raw["event_cut_after"]:
+            k = text.rfind(verb, clause, m.start())
+            if k >= 0:
+                clause = k + len(verb)
+        starts = [a.start() + clause for a in anchor.finditer(text[clause : m.start()])]
+        starts += [p.start for p in places if clause <= p.start < m.start()]
+        quoted = next((qs for qs, qe in quotes if qe == m.end() and qs >= clause), None)
+        if starts:
+            out.append(_Span(min(starts), m.end(), "Event", "event.suffix", prio=2))
+        elif quoted is not None:
+            out.append(_Span(quoted, m.end(), "Event", "event.quoted", prio=2))
     return out
 
 
@@ -511,9 +656,19 @@ def _events(text: str, rules: Rules) -> list[_Span]:
 
 
 def recognise(
-    sentence: Sentence, tokens: list[tuple[int, int]], rules: Rules | None = None
+    sentence: Sentence,
+    tokens: list[tuple[int, int]],
+    rules: Rules | None = None,
+    *,
+    known_programmes: frozenset[str] = frozenset(),
+    document_codes: frozenset[str] | None = None,
 ) -> list[Mention]:
-    """All mentions in one sentence; places never overlap each other."""
+    """All mentions in one sentence; places never overlap each other.
+
+    ``known_programmes`` are programme names found elsewhere in the corpus (a quoted
+    name is a programme everywhere once it is one somewhere); ``document_codes`` are
+    the divisions the document names in full, which a bare "莲湖" may then abbreviate.
+    """
     rules = rules or load_rules()
     text = sentence.text
     starts = {s for s, _ in tokens}
@@ -523,11 +678,21 @@ def recognise(
     gaz += _short_form_places(text, rules, gaz)
     places = _choose(gaz)
     places = _choose(places + _suffix_places(text, tokens, rules, places, quotes))
+    stems = _stem_places(text, tokens, rules, places, quotes)
+    if document_codes is not None:
+        stems = [p for p in stems if set(p.code.split("|")) & document_codes]
+    places = _choose(places + stems)
+    places = _choose(places + [e for e in _enumerations(text, rules, places) if e.label in
+                               PLACE_CLASSES])  # fmt: skip
     orgs = _organisations(text, tokens, rules, places, quotes)
+    orgs += [e for e in _enumerations(text, rules, places + orgs) if e.label not in PLACE_CLASSES]
     people = _choose(_people(text, tokens, rules) + byline_people(text, rules))
-    programmes = _choose(_programmes(text, quotes, rules))
-    events = _choose(_events(text, rules))
+    programmes = _choose(_programmes(text, quotes, rules, known_programmes))
+    events = _choose(_events(text, rules, places, quotes))
 
+    # "成立临时党组织1.2万个": a count of branches, not one branch.
+    orgs = [o for o in orgs if not (o.label == "TemporaryPartyBranch" and
+                                    re.match(r"\s*\d", text[o.end : o.end + 2]))]  # fmt: skip
     # People and programmes win over places they overlap (a name is not a road).
     blockers = people + programmes
     places = [p for p in places if not _overlaps(blockers, p.start, p.end)]
@@ -548,3 +713,13 @@ def recognise(
         )
         for s in spans
     ]
+
+
+def full_form_codes(sentences: list[Sentence], rules: Rules | None = None) -> frozenset[str]:
+    """Codes of the divisions a document names in full (for its bare abbreviations)."""
+    rules = rules or load_rules()
+    codes: set[str] = set()
+    for sentence in sentences:
+        for span in _gazetteer_places(sentence.text, set(range(len(sentence.text))), rules):
+            codes.update(span.code.split("|"))
+    return frozenset(codes)
