@@ -33,6 +33,7 @@ class Gazetteer:
     forms: dict[str, list[str]] = field(default_factory=dict)  # full surface form -> codes
     short_forms: dict[str, list[str]] = field(default_factory=dict)  # bare short form -> codes
     stems: dict[str, list[str]] = field(default_factory=dict)  # "郑州" -> 郑州市, "中原" -> 中原区
+    local_stems: dict[str, list[str]] = field(default_factory=dict)  # "申河" -> 申河社区
 
     def lookup(self, form: str) -> list[Division]:
         return [self.divisions[c] for c in self.forms.get(form, [])]
@@ -136,6 +137,8 @@ def load_gazetteer() -> Gazetteer:
                     stem = _strip_suffix(name, rules["township_suffix_classes"])
                     if len(stem) >= 2:
                         _add(gaz.short_forms, stem, code)
+                if cls in ("Community", "Village") and len(name) >= 4:
+                    _add(gaz.local_stems, name[: -2 if name.endswith("社区") else -1], code)
                 if cls in rules["stem_classes"] and not name.endswith(("开发区", "实验区")):
                     stem = _strip_suffix(name, rules["stem_suffixes"])
                     if len(stem) >= 2:

@@ -58,8 +58,9 @@ class Extractor:
         """Two passes: a quoted name that is a programme in one article is one in all."""
         first = [self.recognise(doc) for doc in docs]
         known = frozenset(
-            norm_name(m.text) for per in first for ms in per for m in ms if m.label == "Programme"
-        )
+            norm_name(m.text) for per in first for ms in per for m in ms
+            if m.rule in ("programme.kind", "programme.inner")
+        )  # fmt: skip
         out = []
         for doc, per in zip(docs, first, strict=True):
             if known:

@@ -176,6 +176,29 @@ def _stem_places(
     return out
 
 
+def _local_stems(
+    text: str, tokens: list[tuple[int, int]], rules: Rules, taken: list[_Span],
+    quotes: list[tuple[int, int]], document_codes: frozenset[str],
+) -> list[_Span]:  # fmt: skip
+    """A community or village named bare ("现在的申河") in an article about its township."""
+    gaz = rules.gazetteer
+    out = []
+    for ts, te in tokens:
+        word = text[ts:te]
+        codes = [c for c in gaz.local_stems.get(word, []) if gaz.divisions[c].parent in
+                 document_codes]  # fmt: skip
+        if len(codes) != 1 or _overlaps(taken, ts, te) or _inside_quotes(quotes, ts, te):
+            continue
+        if te < len(text) and _CJK.match(text[te]) and text[te] not in "的":
+            continue  # part of a longer noun ("滨湖公园", "新城区"), not the place itself
+        t = lexicon.tag(word)
+        if t is not None and t not in SINGLE_NAME_TAGS:
+            continue  # an ordinary word that happens to name a village
+        div = gaz.divisions[codes[0]]
+        out.append(_Span(ts, te, div.cls, "gazetteer.local_stem", codes[0], div.name, prio=0))
+    return out
+
+
 def _enumerations(text: str, rules: Rules, taken: list[_Span]) -> list[_Span]:
     """Items of a list closed by a kind: "北京、成都等地", "世茂、恒大等知名房地产企业"."""
     out = []
@@ -367,6 +390,11 @@ def _organisations(
         if q is not None:
             out.append(_Span(q, end_pos, cls, f"org.suffix.{suffix}", prio=2))
     out += _place_committees(text, places, rules)
+    # "城乡社区发展治理委员会（社工委）": the short name in brackets is the same kind of body.
+    for o in list(out):
+        m = re.match(r"（([\u4e00-\u9fff]{2,5})）", text[o.end : o.end + 8])
+        if m and o.label != "TemporaryPartyBranch":
+            out.append(_Span(o.end + 1, o.end + 1 + len(m.group(1)), o.label, "org.abbreviation"))
     # "郑州地铁集团" is only the start of "郑州地铁集团有限公司".
     legal = tuple(raw.get("legal_form_suffixes", ()))
     out = [o for o in out if not any(
@@ -374,6 +402,24 @@ def _organisations(
     # one span per (start, end)
     unique = {(o.start, o.end): o for o in out}
     return sorted(unique.values(), key=lambda o: (o.start, o.end))
+
+
+def _lexicon_organisations(
+    text: str, tokens: list[tuple[int, int]], rules: Rules, taken: list[_Span]
+) -> list[_Span]:
+    """Whole words the lexicon knows as organisations ("中央党校", "人民网")."""
+    out = []
+    classes = rules.raw["lexicon_organisation_classes"]
+    for ts, te in tokens:
+        word = text[ts:te]
+        if lexicon.tag(word) != "nt" or len(word) < 3 or _overlaps(taken, ts, te):
+            continue
+        if word in rules.raw["organisation_suffixes"] or word in rules.generic_org_heads:
+            continue  # "党工委" alone is the kind of body, not a body
+        cls = next((c for suffix, c in classes.items() if word.endswith(suffix)), None)
+        if cls is not None:
+            out.append(_Span(ts, te, cls, "org.lexicon", prio=1))
+    return out
 
 
 def _place_committees(text: str, places: list[_Span], rules: Rules) -> list[_Span]:
@@ -579,20 +625,37 @@ def _programmes(
         if norm_name(name) in known:
             out.append(_Span(qs, qe, "Programme", "programme.known", prio=2))
             continue
-        after = _after_chain(text, qe + 1)
+        direct = text[qe + 1 : qe + 9]
+        after = _after_chain(text, qe + 1, kinds)
+        if after.startswith(tuple(raw["not_programme_kinds"])):
+            continue
         clause = text[_clause_start(text, qs) : qs - 1]
-        before = text[max(0, qs - 1 - 6) : qs - 1]
-        kind = next((k for k in kinds if after.startswith(k)), None)
+        before = re.sub(r"(?:了个|了|个)$", "", text[max(0, qs - 1 - 8) : qs - 1])
         verb = next((v for v in raw["programme_verbs"] if before.endswith(v)), None)
-        if verb is None and _looks_like_name(name):
+        if after.startswith(tuple(raw["strategy_kinds"])) and verb is None:
+            continue
+        kind = next((k for k in kinds if after.startswith(k)), None)
+        numbered = re.match(r"[0-9一二三四五六七八九十两个]{1,4}", after)
+        if kind is None and numbered:  # "“…”三个一工作法": a numbered kind
+            kind = next((k for k in kinds if after.startswith(k, numbered.end())), None)
+        ends_clause = not direct or not _CJK.match(direct[0])
+        if verb is None and _numbered(name) and (kind or ends_clause):
             verb = next((v for v in raw["programme_verbs"] if len(v) > 1 and v in clause), None)
         inner = any(name.endswith(k) for k in raw["programme_inner_kinds"])
         lead = any(before.endswith(w) for w in raw["slogan_lead_words"])
         if lead and not kind:
             continue
-        if kind or inner or (verb and _looks_like_name(name)):
+        end = qe
+        if not kind and not inner:
+            # "“一把手”走流程制度": the name runs on after the quote up to its kind.
+            runon = "|".join(map(re.escape, raw["programme_runon_kinds"]))
+            m = re.match(r"([\u4e00-\u9fff]{2,4}?)(" + runon + ")", direct)
+            if m and not re.search(r"[的等式为之]", m.group(1)) and not _numbered(m.group(1)):
+                kind, end = m.group(2), qe + 1 + len(m.group(1))
+        if kind or inner or (verb and ends_clause and _looks_like_name(name)):
             rule = "programme.kind" if kind else "programme.inner" if inner else "programme.verb"
-            out.append(_Span(qs, qe, "Programme", rule, prio=2))
+            start = qs - 1 if end > qe else qs  # keep the quotes of a run-on name
+            out.append(_Span(start, end, "Programme", rule, prio=2))
     for pattern in raw["programme_bare_patterns"]:
         for m in re.finditer(pattern, text):
             if not _inside_quotes(quotes, m.start(), m.end()):
@@ -600,17 +663,23 @@ def _programmes(
     return out
 
 
-def _after_chain(text: str, i: int) -> str:
+def _after_chain(text: str, i: int, kinds: list[str]) -> str:
     """What follows a quote once sibling quotes, "等" and "的" are skipped:
-    "“六稳”“六保”工作", "“我为群众办实事”“我就是营商环境”等活动", "“1街2路3园6区”的工作思路"."""
+    "“六稳”“六保”工作", "“我为群众办实事”“我就是营商环境”等活动", "“1街2路3园6区”的工作思路",
+    "社区的“老年日间照料”、…公司的“瑞丽工作室”等一个个特色品牌"."""
     while True:
-        m = re.match(r"[、]?[“「][^“”「」]{1,20}[”」]", text[i:])
-        if m is None:
+        m = re.match(r"[、]?(?:[^，。；！？“”「」]{0,16}?的)?[“「][^“”「」]{1,20}[”」]", text[i:])
+        if m is None or (m.group(0)[0] != "、" and not m.group(0).startswith(("“", "「"))):
             break
         i += m.end()
     m = re.match(r"等|的", text[i:])
     if m:
         i += m.end()
+        if m.group(0) == "等":  # "等一个个特色品牌": a few words before the kind
+            for k in range(0, 6):
+                if text.startswith(tuple(kinds), i + k):
+                    i += k
+                    break
     return text[i : i + 8]
 
 
@@ -620,6 +689,10 @@ def _clause_start(text: str, i: int) -> int:
 
 def norm_name(name: str) -> str:
     return re.sub(r"[\s、，,·“”\"']", "", name)
+
+
+def _numbered(name: str) -> bool:
+    return bool(re.search(r"[0-9一二三四五六七八九十两千百]", name))
 
 
 def _looks_like_name(name: str) -> bool:
@@ -681,6 +754,7 @@ def recognise(
     stems = _stem_places(text, tokens, rules, places, quotes)
     if document_codes is not None:
         stems = [p for p in stems if set(p.code.split("|")) & document_codes]
+        stems += _local_stems(text, tokens, rules, places + stems, quotes, document_codes)
     places = _choose(places + stems)
     places = _choose(places + [e for e in _enumerations(text, rules, places) if e.label in
                                PLACE_CLASSES])  # fmt: skip
@@ -693,6 +767,9 @@ def recognise(
     # "成立临时党组织1.2万个": a count of branches, not one branch.
     orgs = [o for o in orgs if not (o.label == "TemporaryPartyBranch" and
                                     re.match(r"\s*\d", text[o.end : o.end + 2]))]  # fmt: skip
+    programmes = [p for p in programmes if not any(
+        e.start <= p.start and p.end <= e.end for e in events)]  # "“黄河文化节”" is a meeting
+    orgs += _lexicon_organisations(text, tokens, rules, places + orgs + people)
     # People and programmes win over places they overlap (a name is not a road).
     blockers = people + programmes
     places = [p for p in places if not _overlaps(blockers, p.start, p.end)]

@@ -155,6 +155,12 @@ def adopts(sentence: Sentence, mentions: list[Mention], ctx: Context) -> list[Fa
     out = []
     for prog in (m for m in mentions if m.label == "Programme"):
         before = text[: prog.start]
+        # "馨湾社区的“老年日间照料”": a unit's own brand.
+        owner = next((m for m in mentions if m.label in UNIT_CLASSES | ORG_CLASSES
+                      and text[m.end : prog.start] in ("的“", "的「", "的")), None)  # fmt: skip
+        if owner is not None:
+            out.append(Fact(owner, "adopts", prog, "adopts.possessive", 0.85))
+            continue
         framed = re.search(adopt["frame"][0] + r"[“「]?$", before) and re.match(
             r"[”」]?(?:工作)?" + adopt["frame"][1], text[prog.end :]
         )
@@ -164,7 +170,8 @@ def adopts(sentence: Sentence, mentions: list[Mention], ctx: Context) -> list[Fa
         subject = _subject(sentence, [m for m in mentions if m.end <= prog.start],
                            rules["subject_window"])  # fmt: skip
         rule = "adopts.subject"
-        if subject is None and any(w in before for w in adopt["city_subjects"]):
+        head = before[: rules["subject_window"]]
+        if subject is None and any(w in head for w in adopt["city_subjects"]):
             subject, rule = ctx.city, "adopts.city"
         if subject is None:
             subject, rule = ctx.topic, "adopts.topic"

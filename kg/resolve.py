@@ -136,6 +136,7 @@ class _Resolver:
                 o = key_iri[self.keys[f.object]]
                 if f.predicate == "holds":
                     o = self._post(kg, o, f.role or "书记")
+                    kg.entities[o].documents.add(doc_id)
                 kg.facts.append(ResolvedFact(s, f.predicate, o, f, doc_id))
             elif f.predicate == "about":
                 values = dict(f.extra)
@@ -179,6 +180,8 @@ class _Resolver:
             if key[0] == "stat":
                 label = next(iter(forms))
             alts = set(forms)
+        if cls == "Compound" and label.endswith("小区") and len(label) > 4:
+            alts.add(label[:-2])  # "阳光花园小区" is also "阳光花园"
         alts.discard(label)
         return label, cls, alts
 

@@ -43,9 +43,11 @@ from __future__ import annotations
 import contextlib
 import functools
 import importlib.util
+import io
 import json
 import os
 import pickle
+import re
 import shutil
 import struct
 import subprocess
@@ -98,6 +100,9 @@ _WW_TEMPLATES = {"ww.l.": 0, "ww.r.": 1}
 # unigram word!), 2.. = real words.
 _NOWORD = 0
 _EMPTY = 1
+
+# Runs of non-whitespace as str.split() finds them (re's \s is Py_UNICODE_ISSPACE, like str.split).
+_NON_SPACE = re.compile(r"\S+")
 
 
 # --------------------------------------------------------------------------------------------
@@ -203,19 +208,27 @@ def _build_cache_in_child(mdir: Path, out: Path) -> None:
 _SEP = "\x00"  # separator when decoding feature keys in bulk (no feature contains NUL)
 
 
-def _unframe_pickle(raw: bytes) -> bytes | None:
-    """Concatenate the payloads of a protocol-4+ pickle's frames (None if not fully framed)."""
-    if len(raw) < 2 or raw[0] != 0x80 or raw[1] < 4:
-        return None
-    pos, parts = 2, []
-    view = memoryview(raw)
-    while pos < len(raw):
-        if raw[pos] != 0x95:  # FRAME
+def _read_unframed(path: Path) -> bytearray | None:
+    """A protocol-4+ pickle with its FRAME headers removed, compacted in place (None if the file
+    is not framed throughout)."""
+    size = os.path.getsize(path)
+    data = bytearray(size)
+    with open(path, "rb") as fh:
+        if fh.readinto(data) != size:
             return None
-        (n,) = struct.unpack_from("<Q", raw, pos + 1)
-        parts.append(view[pos + 9 : pos + 9 + n])
+    if size < 2 or data[0] != 0x80 or data[1] < 4:
+        return None
+    pos = dst = 2
+    while pos < size:
+        if data[pos] != 0x95:  # FRAME
+            return None
+        (n,) = struct.unpack_from("<Q", data, pos + 1)
+        data[dst : dst + n] = data[pos + 9 : pos + 9 + n]
+        dst += n
         pos += 9 + n
-    return b"".join(parts)
+    del data[dst:]
+    del data[:2]  # PROTO
+    return data
 
 
 def _key_op(name: str) -> bytes:
@@ -235,54 +248,61 @@ def _read_features_fast(path: Path, n_feature: int):
     with ``feature_to_idx`` values 0..n-1 in insertion order. Every assumption is verified; any
     mismatch raises ``_FastPathFailed`` (the caller then uses ``pickle.load``).
 
-    Returns ``(unigram list, tag_to_idx dict, iterator of (ids, joined key string) chunks)``.
+    Returns ``(unigram list, tag_to_idx dict, iterator of (ids, keys))`` where each chunk's keys
+    are one string, every key followed by ``_SEP``.
     """
-    with open(path, "rb") as fh:
-        raw = fh.read()
-    buf = _unframe_pickle(raw)
-    del raw
-    if buf is None:
+    buf = _read_unframed(path)
+    if buf is None or len(buf) >= 2**31:
         raise _FastPathFailed("not a framed protocol-4 pickle")
-    offs = {}
-    for name in ("unigram", "bigram", "feature_to_idx", "tag_to_idx"):
+    # Top-level keys. A list value ends with APPENDS/APPEND ("e"/"a") right before the next key;
+    # that tells the real keys from look-alike strings inside the lists. "tag_to_idx" is last.
+    offs, pos = {}, 0
+    for name, before in (("unigram", b"("), ("bigram", b"ea"), ("feature_to_idx", b"ea")):
         pat = _key_op(name)
-        pos = buf.find(pat)
-        if pos < 0 or buf.find(pat, pos + 1) >= 0:
-            raise _FastPathFailed(f"key {name!r} not found exactly once")
+        pos = buf.find(pat, pos)
+        while pos > 0 and buf[pos - 1] not in before:
+            pos = buf.find(pat, pos + 1)
+        if pos <= 0:
+            raise _FastPathFailed(f"key {name!r} not found")
         offs[name] = (pos, pos + len(pat))
+    pat = _key_op("tag_to_idx")
+    pos = buf.rfind(pat)
+    offs["tag_to_idx"] = (pos, pos + len(pat))
     if not (
         buf[:3] == b"}\x94("  # EMPTY_DICT MEMOIZE MARK
         and offs["unigram"][0] == 3
-        and offs["unigram"][0] < offs["bigram"][0] < offs["feature_to_idx"][0]
         and offs["feature_to_idx"][0] < offs["tag_to_idx"][0]
+        and buf[offs["feature_to_idx"][1]] == 0x7D  # EMPTY_DICT
         and buf.endswith(b"u.")
     ):
         raise _FastPathFailed("unexpected top-level layout")
 
-    # unigram: unpickle just that slice. Memo slots 0-1 are the top dict and the "unigram" key.
-    unpickler = pickle.Unpickler(
-        _BytesReader(b"\x80\x04" + buf[offs["unigram"][1] : offs["bigram"][0]] + b".")
-    )
-    unpickler.memo = {0: None, 1: None}
-    unigram = unpickler.load()
+    # unigram: unpickle just that slice (it memoizes but never refers back to the memo).
+    try:
+        unigram = pickle.loads(b"\x80\x04" + buf[offs["unigram"][1] : offs["bigram"][0]] + b".")
+    except Exception as exc:
+        raise _FastPathFailed(f"unigram: {exc}") from exc
     if not isinstance(unigram, list) or not all(isinstance(w, str) for w in unigram):
         raise _FastPathFailed("unigram is not a list of str")
-    # tag_to_idx may reference unigram strings through the memo (slot 3 + i = unigram[i]).
-    unpickler = pickle.Unpickler(
-        _BytesReader(b"\x80\x04" + buf[offs["tag_to_idx"][1] : len(buf) - 2] + b".")
+    # tag_to_idx refers to unigram strings through the memo (pkuseg's "B" and "I" are the same
+    # objects as the unigram words "B" and "I"): memo slot 3 + i is unigram[i] (0: top dict,
+    # 1: "unigram", 2: the list). The pure-Python unpickler lets us preset the memo.
+    unpickler = pickle._Unpickler(
+        io.BytesIO(b"\x80\x04" + buf[offs["tag_to_idx"][1] : len(buf) - 2] + b".")
     )
-    memo = {0: None, 1: None, 2: None}
-    memo.update((3 + i, w) for i, w in enumerate(unigram))
-    unpickler.memo = memo
+    unpickler.memo = {3 + i: w for i, w in enumerate(unigram)}
     try:
         tag_to_idx = unpickler.load()
     except Exception as exc:
         raise _FastPathFailed(f"tag_to_idx: {exc}") from exc
-    del memo, unpickler
+    del unpickler
+    if not isinstance(tag_to_idx, dict):
+        raise _FastPathFailed("tag_to_idx is not a dict")
 
     # feature_to_idx: '}' MEMOIZE, then batches '(' (key MEMOIZE int)*1000 'u' (or key int 's').
+    # The loop only finds where each key starts; everything else is checked vectorised below.
     start, end = offs["feature_to_idx"][1], offs["tag_to_idx"][0]
-    starts = np.empty(n_feature, dtype=np.int64)
+    starts = np.empty(n_feature, dtype=np.int32)
     pos, b, k = start, buf, 0
     try:
         while k < n_feature:
@@ -299,63 +319,35 @@ def _read_features_fast(path: Path, n_feature: int):
                 raise _FastPathFailed(f"unexpected opcode {op:#x} at {pos}")
     except IndexError as exc:
         raise _FastPathFailed("truncated feature dict") from exc
-    if buf[pos:end].strip(b"us") != b"":
+    if pos > end or buf[pos:end].strip(b"us") != b"":
         raise _FastPathFailed("feature dict does not end where tag_to_idx starts")
     arr = np.frombuffer(buf, dtype=np.uint8)
-    lens = arr[starts + 1].astype(np.int64)
-    intpos = starts + 3 + lens
-    ops = arr[intpos]
-    vals = arr[intpos + 1].astype(np.int64)
-    vals += np.where(ops != 0x4B, arr[intpos + 2].astype(np.int64) << 8, 0)
-    big = ops == 0x4A
-    vals += np.where(big, arr[np.minimum(intpos + 3, len(arr) - 1)].astype(np.int64) << 16, 0)
-    vals += np.where(big, arr[np.minimum(intpos + 4, len(arr) - 1)].astype(np.int64) << 24, 0)
-    if not (
-        np.all(arr[starts] == 0x8C)
-        and np.all(arr[starts + 2 + lens] == 0x94)
-        and np.all((ops == 0x4A) | (ops == 0x4D) | (ops == 0x4B))
-        and np.array_equal(vals, np.arange(n_feature))
-    ):
-        raise _FastPathFailed("feature dict items do not verify")
+    step = 1 << 18
+    for lo in range(0, n_feature, step):
+        st = starts[lo : lo + step].astype(np.int64)
+        intpos = st + 3 + arr[st + 1]
+        ops = arr[intpos]
+        b1, b2, b3, b4 = (arr[np.minimum(intpos + i, len(arr) - 1)].astype(np.int64) for i in range(1, 5))
+        vals = np.where(ops == 0x4B, b1, np.where(ops == 0x4D, b1 | b2 << 8, 0))
+        vals = np.where(ops == 0x4A, b1 | b2 << 8 | b3 << 16 | b4 << 24, vals)
+        if not (np.all(arr[intpos - 1] == 0x94) and np.array_equal(vals, np.arange(lo, lo + len(st)))):
+            raise _FastPathFailed("feature dict items do not verify")
 
-    def chunks(step: int = 400_000):
+    def chunks():
         for lo in range(0, n_feature, step):
-            hi = min(lo + step, n_feature)
-            st, ln = starts[lo:hi] + 2, lens[lo:hi] + 1  # payload + one byte (becomes separator)
-            out_off = np.cumsum(ln) - ln
-            src = np.repeat(st - out_off, ln) + np.arange(int(ln.sum()))
-            joined = arr[src]
-            joined[out_off + ln - 1] = 0  # NUL separators
-            text = joined.tobytes().decode("utf-8")
-            yield np.arange(lo, hi, dtype=np.int64), text
+            p0 = starts[lo : lo + step].astype(np.int64) + 2  # payload starts
+            p1 = p0 + arr[p0 - 1]  # MEMOIZE byte after each payload: becomes the separator
+            base, top = int(p0[0]), int(p1[-1]) + 1
+            region = arr[base:top].copy()
+            region[p1 - base] = 0
+            delta = np.zeros(top - base + 1, dtype=np.int8)
+            delta[p0 - base] = 1
+            delta[p1 + 1 - base] = -1
+            keep = np.cumsum(delta[:-1], dtype=np.int8).astype(bool)
+            text = region[keep].tobytes().decode("utf-8", "surrogatepass")
+            yield np.arange(lo, lo + len(p0), dtype=np.int64), text
 
     return unigram, tag_to_idx, chunks()
-
-
-class _BytesReader:
-    """Minimal file object for pickle.Unpickler over a bytes object."""
-
-    def __init__(self, data: bytes) -> None:
-        self._data, self._pos = data, 0
-
-    def read(self, n: int = -1) -> bytes:
-        if n < 0:
-            n = len(self._data) - self._pos
-        out = self._data[self._pos : self._pos + n]
-        self._pos += len(out)
-        return out
-
-    def readinto(self, b) -> int:
-        out = self.read(len(b))
-        b[: len(out)] = out
-        return len(out)
-
-    def readline(self) -> bytes:
-        end = self._data.find(b"\n", self._pos)
-        return self.read(-1 if end < 0 else end + 1 - self._pos)
-
-    def peek(self, n: int = 0) -> bytes:
-        return self._data[self._pos : self._pos + max(n, 1)]
 
 
 def _read_features_slow(path: Path):
@@ -366,9 +358,9 @@ def _read_features_slow(path: Path):
     unigram, tag_to_idx = data["unigram"], data["tag_to_idx"]
     del data
 
-    def chunks(step: int = 400_000):
+    def chunks(step: int = 1 << 18):
         for lo in range(0, len(keys), step):
-            yield ids[lo : lo + step], _SEP.join(keys[lo : lo + step])
+            yield ids[lo : lo + step], _SEP.join(keys[lo : lo + step]) + _SEP
 
     return unigram, tag_to_idx, chunks()
 
@@ -377,11 +369,16 @@ def _u32(text: str) -> np.ndarray:
     return np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
 
 
-def _prefix_mask(codes: np.ndarray, a: np.ndarray, b: np.ndarray, s: str) -> np.ndarray:
-    """Which spans codes[a:b] start with ``s`` (codes is padded with >= len(s) zeros)."""
-    m = (b - a) >= len(s)
+def _prefix_mask(
+    codes: np.ndarray, a: np.ndarray, b: np.ndarray, s: str, cand: np.ndarray | None = None
+) -> np.ndarray:
+    """Which spans codes[a:b] start with ``s`` (codes is padded with >= len(s) zeros).
+    ``cand``: indices of the only spans that may match."""
+    idx = np.flatnonzero((b - a) >= len(s)) if cand is None else cand[(b - a)[cand] >= len(s)]
     for i, ch in enumerate(s):
-        m &= codes[a + i] == ord(ch)
+        idx = idx[codes[a[idx] + i] == ord(ch)]
+    m = np.zeros(len(a), dtype=bool)
+    m[idx] = True
     return m
 
 
@@ -470,6 +467,8 @@ def build_cache(mdir: Path, out: Path) -> None:
         raise NotImplementedError("unsupported pkuseg feature configuration")
     word_min, word_max = int(config.wordMin), int(config.wordMax)
 
+    # Weights first (then freed): pkuseg's node weights, row = feature id, plus an all-zero row
+    # (id n_feature) that stands for "feature absent". Written in chunks to keep RSS low.
     npz = np.load(mdir / "weights.npz")
     n_tag, n_feature = (int(x) for x in npz["sizes"])
     w = np.asarray(npz["w"], dtype=np.float64)
@@ -477,8 +476,16 @@ def build_cache(mdir: Path, out: Path) -> None:
     if w.shape != (n_tag * (n_feature + n_tag),):
         raise ValueError("weights.npz: inconsistent sizes")
     node_w = w[: n_tag * n_feature].reshape(n_feature, n_tag)
-    nonzero = (node_w != 0).any(axis=1)
-    edge_raw = w[n_tag * n_feature :].copy()
+    nonzero = (node_w != 0).any(axis=1)  # all-zero features add +0.0: no need to look them up
+    np.save(out / "edge.npy", w[n_tag * n_feature :])
+    with open(out / "weights.npy", "wb") as fh:
+        header = {"descr": "<f8", "fortran_order": False, "shape": (n_feature + 1, n_tag)}
+        np.lib.format.write_array_header_1_0(fh, header)
+        for lo in range(0, n_feature, 1 << 18):
+            fh.write(np.ascontiguousarray(node_w[lo : lo + (1 << 18)], dtype="<f8").tobytes())
+        fh.write(np.zeros(n_tag, dtype="<f8").tobytes())
+    zero = n_feature
+    del w, node_w
 
     try:
         unigram, tag_to_idx, chunks = _read_features_fast(mdir / "features.pkl", n_feature)
@@ -515,15 +522,23 @@ def build_cache(mdir: Path, out: Path) -> None:
     for ids, text in chunks:
         keep = nonzero[ids]
         n_dropped += int((~keep).sum())
-        codes = _u32(text + _SEP)
+        codes = _u32(text)  # every key is followed by _SEP
         seps = np.flatnonzero(codes == 0)
         if len(seps) != len(ids):
             raise ValueError("feature key contains NUL")
         b = seps
         a = np.concatenate(([0], seps[:-1] + 1))
         codes = np.concatenate((codes, np.zeros(16, np.uint32)))  # padding for prefix tests
+        # candidates per template: keys whose first "." is where the template's first "." is
+        dots = np.flatnonzero(codes == ord("."))
+        first_dot = dots[np.minimum(np.searchsorted(dots, a), len(dots) - 1)] - a
+        by_dot = {n: np.flatnonzero(first_dot == n) for n in range(1, 7)}
+
+        def matching(tpl):
+            return _prefix_mask(codes, a, b, tpl, by_dot[tpl.index(".")]) & keep
+
         for tpl, t in _CHAR_TEMPLATES.items():
-            m = _prefix_mask(codes, a, b, tpl) & keep
+            m = matching(tpl)
             r, e = a[m] + len(tpl), b[m]
             cp1, l1 = _node_token(codes, r, e)
             if tpl in _UNARY:
@@ -540,14 +555,14 @@ def build_cache(mdir: Path, out: Path) -> None:
             char_keys.append(key[ok])
             char_ids.append(ids[m][ok])
         for tpl, t in _WORD_TEMPLATES.items():
-            m = _prefix_mask(codes, a, b, tpl) & keep
+            m = matching(tpl)
             wid = trie.lookup(codes, a[m] + len(tpl), b[m], word_max)
             ok = wid != _NOWORD
             n_dropped += int((~ok).sum())
             word_fid[t, wid[ok]] = ids[m][ok]
         stars = np.flatnonzero(codes == ord("*"))
         for tpl, t in _WW_TEMPLATES.items():
-            m = _prefix_mask(codes, a, b, tpl) & keep
+            m = matching(tpl)
             r, e = a[m] + len(tpl), b[m]
             noword_pre = _prefix_mask(codes, r, e, "**noWord*")
             si = np.searchsorted(stars, r)
@@ -571,20 +586,6 @@ def build_cache(mdir: Path, out: Path) -> None:
     char_keys, char_ids = np.concatenate(char_keys), np.concatenate(char_ids)
     ww_keys, ww_ids = np.concatenate(ww_keys), np.concatenate(ww_ids)
 
-    # Compact the weight table to the features that can fire (+ feature 0, always added),
-    # keeping pkuseg's id order, plus a trailing all-zero row for "no feature".
-    used = np.unique(np.concatenate([[0], char_ids, ww_ids, word_fid[word_fid >= 0]]))
-    remap = np.full(n_feature, -1, dtype=np.int64)
-    remap[used] = np.arange(len(used))
-    zero = len(used)
-    weights = np.lib.format.open_memmap(
-        out / "weights.npy", mode="w+", dtype=np.float64, shape=(zero + 1, n_tag)
-    )
-    weights[:zero] = node_w[used]
-    weights[zero] = 0.0
-    weights.flush()
-    del weights, node_w, w
-
     def save(name, arr):
         np.save(out / f"{name}.npy", np.ascontiguousarray(arr))
 
@@ -593,24 +594,23 @@ def build_cache(mdir: Path, out: Path) -> None:
     if np.any(char_keys[1:] == char_keys[:-1]):
         raise ValueError("duplicate character feature keys")
     save("char_keys", char_keys)
-    save("char_fid", remap[char_ids[order]].astype(np.int32))
+    save("char_fid", char_ids[order].astype(np.int32))
     order = np.argsort(ww_keys, kind="stable")
     ww_keys = ww_keys[order]
     if np.any(ww_keys[1:] == ww_keys[:-1]):
         raise ValueError("duplicate word-pair feature keys")
     save("ww_keys", ww_keys)
-    save("ww_fid", remap[ww_ids[order]].astype(np.int32))
+    save("ww_fid", ww_ids[order].astype(np.int32))
     # which word ids can take part in a ww feature, per (template, side): prunes lookups
     ww_ok = np.zeros((2, 2, nwx), dtype=bool)
     tpl, rest = np.divmod(ww_keys, nwx * nwx)
     ww_ok[tpl, 0, rest // nwx] = True
     ww_ok[tpl, 1, rest % nwx] = True
     save("ww_ok", ww_ok)
-    save("word_fid", np.where(word_fid >= 0, remap[np.maximum(word_fid, 0)], zero).astype(np.int32))
+    save("word_fid", np.where(word_fid >= 0, word_fid, zero).astype(np.int32))
     save("trie_keys", trie.keys)
     save("trie_child", trie.child)
     save("trie_wid", trie.wid)
-    save("edge", edge_raw)
 
     tags = sorted(tag_to_idx, key=tag_to_idx.get)
     if sorted(tag_to_idx.values()) != list(range(n_tag)):
@@ -622,7 +622,7 @@ def build_cache(mdir: Path, out: Path) -> None:
         "n_tag": n_tag,
         "tags": tags,
         "n_feature": n_feature,
-        "n_feature_used": int(zero),
+        "n_feature_used": int(len(char_ids) + len(ww_ids) + (word_fid >= 0).sum()),
         "n_feature_dropped": n_dropped,
         "n_words": len(words),
         "word_min": word_min,
@@ -669,12 +669,13 @@ class _Model:
         self.word_min, self.word_max = meta["word_min"], meta["word_max"]
         self.nwx = meta["n_words"] + 2
         self.out_of_range = _EMPTY if meta["empty_is_word"] else _NOWORD
-        self.first_fid = 0  # pkuseg always adds feature 0 ("$$"); the cache keeps it at row 0
+        self.first_fid = 0  # pkuseg always adds feature 0 ("$$")
         # character normalisation: keyword_rename, then **Num / **Letter
+        # (keyword_rename comes first: "." is a keyword *and* a number character; it becomes "&")
         norm = np.arange(_NC, dtype=np.int64)
-        norm[[ord(c) for c in meta["keywords"]]] = ord("&")
         norm[[ord(c) for c in meta["num"]]] = _NUM
         norm[[ord(c) for c in meta["letter"]]] = _LETTER
+        norm[[ord(c) for c in meta["keywords"]]] = norm[ord("&")]
         self.norm = norm
         with open(_dict_path(), "rb") as fh:
             # pkuseg's Postprocesser(None, [dicts/default.pkl]): used whenever user_dict is not None
@@ -898,19 +899,12 @@ class Segmenter:
     def spans(self, text: str) -> list[tuple[int, int]]:
         """``(start, end)`` offsets in ``text`` of the tokens of ``cut(text)``; whitespace skipped."""
         pieces: list[tuple[int, int, bool]] = []  # (start, end, forced by the user dictionary)
-        i, n = 0, len(text)
-        while i < n:  # str.split() semantics: runs of non-isspace characters
-            if text[i].isspace():
-                i += 1
-                continue
-            j = i + 1
-            while j < n and not text[j].isspace():
-                j += 1
+        for m in _NON_SPACE.finditer(text):  # pkuseg: txt.strip().split()
+            i, j = m.span()
             if self._root.children:
                 pieces.extend(self._user_split(text, i, j))
             else:
                 pieces.append((i, j, False))
-            i = j
         segs = [(a, b) for a, b, forced in pieces if not forced]
         seg_tokens = iter(self._segment(text, segs)) if segs else iter(())
         out: list[tuple[int, int]] = []

@@ -1,0 +1,54 @@
+# Two entry points for a fresh clone:  `make run`  and  `make test`.
+# Everything else here is the set-up they share.
+
+PY    ?= python3
+VENV  := .venv
+BIN   := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+
+.PHONY: run test build serve lint bench eval system-deps clean
+
+# Build the graph from seeds/ and serve it on http://127.0.0.1:8000
+run: build serve
+
+build: $(STAMP)
+	$(BIN)/jiceng build seeds -o build/kg.ttl
+
+serve: $(STAMP)
+	$(BIN)/jiceng serve --data build/kg.ttl --host 127.0.0.1 --port 8000
+
+# The whole test suite (what .ci/run calls).
+test: $(STAMP) system-deps
+	$(BIN)/ruff check .
+	$(BIN)/pytest
+
+eval: $(STAMP)
+	$(BIN)/jiceng eval --gold tests/gold
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/bench_build.py
+
+# pkuseg 0.0.25 ships only as an sdist that needs numpy and Cython at build time,
+# hence its own step without build isolation.
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q numpy Cython setuptools wheel
+	$(BIN)/python -m pip install -q --no-build-isolation 'pkuseg==0.0.25'
+	$(BIN)/python -m pip install -q -e '.[test]'
+	rm -f $(VENV)/.installed-*
+	touch $@
+
+# Debian's Chromium for the browser tests (Playwright drives it; it never downloads one).
+system-deps:
+	@if ! command -v chromium >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing Debian chromium for the browser tests"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else \
+	    echo "note: chromium not found and not root: browser tests will be skipped"; \
+	  fi; \
+	fi
+
+clean:
+	rm -rf build .pytest_cache
