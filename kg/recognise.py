@@ -238,7 +238,10 @@ def _suffix_places(
     out = []
     non_place = tuple(raw.get("non_place_suffixes", ()))
     token_starts = {s for s, _ in tokens}
-    for ts, te in tokens:
+    ends = [(ts, te) for ts, te in tokens]
+    # "江岸/区委": the segmenter glues a unit's suffix to 委; the unit ends inside the token.
+    ends += [(ts, ts + 1) for ts, te in tokens if text[ts + 1 : te] == "委" and ts > 0]
+    for ts, te in ends:
         token = text[ts:te]
         if text[max(0, te - 6) : te].endswith(non_place):
             continue
@@ -484,9 +487,11 @@ def _org_name_start(
     if q == p:
         return p if cls == "TemporaryPartyBranch" else None
     name = text[q:p]
-    if name in rules.generic_org_heads or (len(name) < 2 and cls != "TemporaryPartyBranch"):
+    if cls == "TemporaryPartyBranch":
+        return q  # named by purpose ("项目临时党支部", "产业临时党支部")
+    if name in rules.generic_org_heads or len(name) < 2:
         return None
-    if cls != "TemporaryPartyBranch" and _generic_descriptor(text, q, p, tokens):
+    if _generic_descriptor(text, q, p, tokens):
         return None  # "专业公司", "领域党支部"
     return q
 
