@@ -102,27 +102,38 @@ def score(kg: KnowledgeGraph, gold_files: list[Path]) -> dict:
                 continue
             counts.add(f"entity:{e.cls}", fp=1)
             counts.errors[f"entity:{e.cls}"].append(f"{doc} spurious {e.label}")
-        facts = [f for f in kg.facts if f.doc_id == doc]
-
-        def pairs(pred: str, rules: tuple[str, ...] = ()) -> list[tuple[set[str], set[str]]]:
-            return [(_names(kg, f.subject), _names(kg, f.object)) for f in facts
-                    if f.predicate == pred and (not rules or f.fact.rule.startswith(rules))]  # fmt: skip
-
-        _match_pairs([(g["person"], g["unit"]) for g in gold.get("secretaryOf", [])],
-                     pairs("secretaryOf"), counts, "secretaryOf", doc)  # fmt: skip
-        # temporary branches: the units that set one up
-        got_units = {frozenset(o) for _, o in pairs("establishedBy")}
-        _match_pairs([("", g["unit"]) for g in gold.get("temporaryBranch", [])],
-                     [({""}, set(u)) for u in got_units], counts, "temporaryBranch", doc)  # fmt: skip
-        _match_pairs([(g["child"], g["parent"]) for g in gold.get("partOf", [])],
-                     pairs("partOf", ("partOf.",)), counts, "partOf", doc)  # fmt: skip
-        _match_pairs(_unique([(g["adopter"], g["programme"]) for g in gold.get("adopts", [])]),
-                     _unique_sets(pairs("adopts")), counts, "adopts", doc)  # fmt: skip
-        stats = [({_norm(str(_num(v["quantity"])))}, {v["unit"]})
-                 for s, v in kg.statistics.items() if s.rsplit("/", 1)[1].startswith(doc)]  # fmt: skip
-        _match_pairs([(str(_num(g["quantity"])), g["unit"]) for g in gold.get("statistics", [])],
-                     stats, counts, "statistics", doc)  # fmt: skip
+        _score_relations(kg, gold, counts)
     return _summarise(counts)
+
+
+def _pairs(kg: KnowledgeGraph, doc: str, pred: str, rules: tuple[str, ...] = ()) -> list:
+    """(subject names, object names) of one document's facts with this predicate."""
+    return [
+        (_names(kg, f.subject), _names(kg, f.object))
+        for f in kg.facts
+        if f.doc_id == doc and f.predicate == pred and (not rules or f.fact.rule.startswith(rules))
+    ]
+
+
+def _score_relations(kg: KnowledgeGraph, gold: dict, counts: _Counts) -> None:
+    doc = gold["doc_id"]
+    secretaries = [(g["person"], g["unit"]) for g in gold.get("secretaryOf", [])]
+    _match_pairs(secretaries, _pairs(kg, doc, "secretaryOf"), counts, "secretaryOf", doc)
+    # temporary branches: scored on the units that set one up
+    units = {frozenset(o) for _, o in _pairs(kg, doc, "establishedBy")}
+    branches = [("", g["unit"]) for g in gold.get("temporaryBranch", [])]
+    _match_pairs(branches, [({""}, set(u)) for u in units], counts, "temporaryBranch", doc)
+    part_of = [(g["child"], g["parent"]) for g in gold.get("partOf", [])]
+    _match_pairs(part_of, _pairs(kg, doc, "partOf", ("partOf.",)), counts, "partOf", doc)
+    adopts = _unique([(g["adopter"], g["programme"]) for g in gold.get("adopts", [])])
+    _match_pairs(adopts, _unique_sets(_pairs(kg, doc, "adopts")), counts, "adopts", doc)
+    stats = [
+        ({_norm(_num(v["quantity"]))}, {v["unit"]})
+        for iri, v in kg.statistics.items()
+        if iri.rsplit("/", 1)[1].startswith(doc)
+    ]
+    gold_stats = [(_num(g["quantity"]), g["unit"]) for g in gold.get("statistics", [])]
+    _match_pairs(gold_stats, stats, counts, "statistics", doc)
 
 
 _ENTITY_CLASSES = {

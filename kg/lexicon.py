@@ -12,7 +12,7 @@ from functools import lru_cache
 from pathlib import Path
 
 # Parts of speech that can be part of a proper name (ICTCLAS tags as used by jieba).
-NAME_TAGS = frozenset({"ns", "nr", "nrt", "nrfg", "nz", "nt", "j", "n", "s", "b", "ng", "nz"})
+NAME_TAGS = frozenset({"ns", "nr", "nrt", "nrfg", "nz", "nt", "j", "n", "s", "b", "ng"})
 PROPER_TAGS = frozenset({"ns", "nr", "nrt", "nrfg", "nz", "nt", "j"})
 
 

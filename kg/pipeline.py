@@ -14,7 +14,7 @@ from kg import iri as iris
 from kg.ingest import IngestError, ingest_file
 from kg.model import Document, Extraction, Mention
 from kg.rdf import to_graph
-from kg.recognise import full_form_codes, load_rules, norm_name, recognise, user_words
+from kg.recognise import load_rules, norm_name, recognise, user_words
 from kg.relate import relate
 from kg.resolve import KnowledgeGraph, resolve
 
@@ -35,23 +35,38 @@ class Extractor:
     """Holds the loaded models; ``extract`` is a pure function of one document."""
 
     def __init__(self) -> None:
+        import kg.components  # noqa: F401  (registers the spaCy factories)
         from kg.segment import make_nlp  # heavy: loaded once, only when building
 
         self.rules = load_rules()
         self.nlp = make_nlp(user_words(self.rules))
+        self.nlp.add_pipe("jiceng_gazetteer")
+
+    def analyse(self, text: str) -> tuple[list[tuple[int, int]], list[tuple[int, int, str, str]]]:
+        """Tokens and gazetteer matches of one sentence, as character spans."""
+        doc = self.nlp(text)
+        tokens = [(t.idx, t.idx + len(t.text)) for t in doc if not t.is_space]
+        matches = [(s.start_char, s.end_char, s.label_, s.kb_id_) for s in doc.spans["gazetteer"]]
+        return tokens, matches
 
     def tokens(self, text: str) -> list[tuple[int, int]]:
-        doc = self.nlp.make_doc(text)
-        return [(t.idx, t.idx + len(t.text)) for t in doc if not t.is_space]
+        return self.analyse(text)[0]
 
     def recognise(
         self, doc: Document, known_programmes: frozenset[str] = frozenset()
     ) -> list[list[Mention]]:
-        codes = full_form_codes(doc.sentences, self.rules)
+        analysed = [self.analyse(s.text) for s in doc.sentences]
+        codes = frozenset(c for _, matches in analysed for m in matches for c in m[3].split("|"))
         return [
-            recognise(s, self.tokens(s.text), self.rules, known_programmes=known_programmes,
-                      document_codes=codes)  # fmt: skip
-            for s in doc.sentences
+            recognise(
+                s,
+                tokens,
+                self.rules,
+                known_programmes=known_programmes,
+                document_codes=codes,
+                gazetteer=matches,
+            )  # fmt: skip
+            for s, (tokens, matches) in zip(doc.sentences, analysed, strict=True)
         ]
 
     def extract_all(self, docs: list[Document]) -> list[Extraction]:

@@ -48,7 +48,9 @@ class _Writer:
         self.add(ds, OWL.imports, ONTOLOGY_IRI)
         gaz = self.res(GAZETTEER)
         self.add(gaz, RDF.type, PROV.Entity)
-        self.add(gaz, RDFS.label, Literal("Zhengzhou administrative divisions (NBS 2023)", lang="en"))
+        self.add(
+            gaz, RDFS.label, Literal("Zhengzhou administrative divisions (NBS 2023)", lang="en")
+        )
         self.add(gaz, DCTERMS.source,
                  URIRef("https://github.com/modood/Administrative-divisions-of-China"))  # fmt: skip
 

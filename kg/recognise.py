@@ -115,7 +115,17 @@ def _inside_quotes(quotes: list[tuple[int, int]], start: int, end: int) -> bool:
 # --------------------------------------------------------------------------- places
 
 
+def _ruler_places(matches: list[tuple[int, int, str, str]], rules: Rules) -> list[_Span]:
+    """Gazetteer matches from the spaCy span ruler: (start, end, class, codes)."""
+    out = []
+    for start, end, cls, codes in matches:
+        name = rules.gazetteer.divisions[codes.split("|")[0]].name
+        out.append(_Span(start, end, cls, "gazetteer", codes, name, prio=3))
+    return out
+
+
 def _gazetteer_places(text: str, starts: set[int], rules: Rules) -> list[_Span]:
+    """Longest-match scan for gazetteer forms (without a spaCy pipeline at hand)."""
     gaz = rules.gazetteer
     out = []
     i, n = 0, len(text)
@@ -203,7 +213,9 @@ def _enumerations(text: str, rules: Rules, taken: list[_Span]) -> list[_Span]:
     """Items of a list closed by a kind: "北京、成都等地", "世茂、恒大等知名房地产企业"."""
     out = []
     for kind in rules.raw["enumerations"]:
-        pattern = re.compile(r"((?:[^、，。；：“”（）]{2,10}、)+[^、，。；：“”（）]{2,10})等" + kind["after"])
+        pattern = re.compile(
+            r"((?:[^、，。；：“”（）]{2,10}、)+[^、，。；：“”（）]{2,10})等" + kind["after"]
+        )
         for m in pattern.finditer(text):
             pos = m.start(1)
             items = m.group(1).split("、")
@@ -273,9 +285,7 @@ def _suffix_places(
                 break
             if any(qs == q and qe == end_pos for qs, qe in quotes):
                 break  # a quoted term ("“空壳村”") names a concept, not a place
-            if cls == "City" and (
-                text.startswith(("镇", "乡", "街道", "办事处"), end_pos)
-            ):
+            if cls == "City" and (text.startswith(("镇", "乡", "街道", "办事处"), end_pos)):
                 cls = "CountyLevelCity"
             out.append(_Span(q, end_pos, cls, f"place.suffix.{suffix}", prio=1))
             break
@@ -400,8 +410,13 @@ def _organisations(
             out.append(_Span(o.end + 1, o.end + 1 + len(m.group(1)), o.label, "org.abbreviation"))
     # "郑州地铁集团" is only the start of "郑州地铁集团有限公司".
     legal = tuple(raw.get("legal_form_suffixes", ()))
-    out = [o for o in out if not any(
-        t.start == o.start and t.end > o.end and text[o.end : t.end] in legal for t in out)]
+    out = [
+        o
+        for o in out
+        if not any(
+            t.start == o.start and t.end > o.end and text[o.end : t.end] in legal for t in out
+        )
+    ]
     # one span per (start, end)
     unique = {(o.start, o.end): o for o in out}
     return sorted(unique.values(), key=lambda o: (o.start, o.end))
@@ -426,7 +441,7 @@ def _lexicon_organisations(
 
 
 def _place_committees(text: str, places: list[_Span], rules: Rules) -> list[_Span]:
-    """"中原区委", "郑州市委", "中共中原区委": a unit's name, then 委."""
+    """ "中原区委", "郑州市委", "中共中原区委": a unit's name, then 委."""
     out = []
     for place in places:
         organ = rules.raw["place_party_committee"].get(text[place.end - 1 : place.end])
@@ -497,8 +512,30 @@ def _org_name_start(
 
 
 # Verbs that start a clause before a name ("成立…临时党支部"): never part of the name.
-STOP_VERBS = frozenset({"成立", "组建", "建立", "设立", "建起", "整合", "吸纳", "涵盖", "依托",
-                        "推动", "带动", "引导", "指导", "打造", "在", "由", "把", "将", "和", "与"})
+STOP_VERBS = frozenset(
+    {
+        "成立",
+        "组建",
+        "建立",
+        "设立",
+        "建起",
+        "整合",
+        "吸纳",
+        "涵盖",
+        "依托",
+        "推动",
+        "带动",
+        "引导",
+        "指导",
+        "打造",
+        "在",
+        "由",
+        "把",
+        "将",
+        "和",
+        "与",
+    }
+)
 
 
 # --------------------------------------------------------------------------- people
@@ -512,9 +549,7 @@ def _people(text: str, tokens: list[tuple[int, int]], rules: Rules) -> list[_Spa
     for title in titles_before:
         for m in re.finditer(re.escape(title), text):
             # "总书记" is not "书记": only the longest title ending here counts.
-            if any(
-                len(t) > len(title) and text.endswith(t, 0, m.end()) for t in all_titles
-            ):
+            if any(len(t) > len(title) and text.endswith(t, 0, m.end()) for t in all_titles):
                 continue
             i = m.end()
             while i < len(text) and text[i] == " ":
@@ -527,8 +562,13 @@ def _people(text: str, tokens: list[tuple[int, int]], rules: Rules) -> list[_Spa
             for k in (3, 2, 4):
                 i = m.start() - k
                 tag = lexicon.tag(text[i : m.start()]) if i >= 0 else None
-                if i >= 0 and (i, m.start()) in set(tokens) and (
-                    (tag or "").startswith("nr") or _name_end(text, i, tokens, rules) == m.start()
+                if (
+                    i >= 0
+                    and (i, m.start()) in set(tokens)
+                    and (
+                        (tag or "").startswith("nr")
+                        or _name_end(text, i, tokens, rules) == m.start()
+                    )
                 ):
                     out.append(_Span(i, m.start(), "Person", f"person.title_after.{title}"))
                     break
@@ -582,7 +622,9 @@ def _name_end(text: str, i: int, tokens: list[tuple[int, int]], rules: Rules) ->
         return None
     if name in rules.raw["not_person_names"] or not all(_CJK.match(c) for c in name):
         return None
-    if name.endswith(("长", "员", "者", "记", "们", "民", "书", "区", "市", "县", "镇", "乡", "村", "路")):
+    if name.endswith(
+        ("长", "员", "者", "记", "们", "民", "书", "区", "市", "县", "镇", "乡", "村", "路")
+    ):
         return None
     return end
 
@@ -604,7 +646,9 @@ def byline_people(text: str, rules: Rules) -> list[_Span]:
         for name in m.group(1).split():
             start = text.index(name, pos)
             pos = start + len(name)
-            if name in ("文图", "摄影", "报道", "文", "图") or not _is_surname_at(text, start, rules):
+            if name in ("文图", "摄影", "报道", "文", "图") or not _is_surname_at(
+                text, start, rules
+            ):
                 continue
             out.append(_Span(start, start + len(name), "Person", "person.byline", prio=3))
     return out
@@ -705,7 +749,9 @@ def _looks_like_name(name: str) -> bool:
     return len(name) <= 8 or bool(re.search(r"[0-9一二三四五六七八九十两]", name))
 
 
-def _events(text: str, rules: Rules, places: list[_Span], quotes: list[tuple[int, int]]) -> list[_Span]:
+def _events(
+    text: str, rules: Rules, places: list[_Span], quotes: list[tuple[int, int]]
+) -> list[_Span]:
     """Named meetings: from a year, a level or a unit up to the kind of meeting."""
     raw = rules.raw
     suffixes = "|".join(sorted(map(re.escape, raw["event_suffixes"]), key=len, reverse=True))
@@ -740,19 +786,24 @@ def recognise(
     *,
     known_programmes: frozenset[str] = frozenset(),
     document_codes: frozenset[str] | None = None,
+    gazetteer: list[tuple[int, int, str, str]] | None = None,
 ) -> list[Mention]:
     """All mentions in one sentence; places never overlap each other.
 
     ``known_programmes`` are programme names found elsewhere in the corpus (a quoted
     name is a programme everywhere once it is one somewhere); ``document_codes`` are
     the divisions the document names in full, which a bare "莲湖" may then abbreviate.
+    ``gazetteer`` holds the span ruler's matches; without it the text is scanned here.
     """
     rules = rules or load_rules()
     text = sentence.text
     starts = {s for s, _ in tokens}
     quotes = _quoted_spans(text)
 
-    gaz = _gazetteer_places(text, starts, rules)
+    if gazetteer is None:
+        gaz = _gazetteer_places(text, starts, rules)
+    else:
+        gaz = _ruler_places(gazetteer, rules)
     gaz += _short_form_places(text, rules, gaz)
     places = _choose(gaz)
     places = _choose(places + _suffix_places(text, tokens, rules, places, quotes))
@@ -772,8 +823,9 @@ def recognise(
     # "成立临时党组织1.2万个": a count of branches, not one branch.
     orgs = [o for o in orgs if not (o.label == "TemporaryPartyBranch" and
                                     re.match(r"\s*\d", text[o.end : o.end + 2]))]  # fmt: skip
-    programmes = [p for p in programmes if not any(
-        e.start <= p.start and p.end <= e.end for e in events)]  # "“黄河文化节”" is a meeting
+    programmes = [
+        p for p in programmes if not any(e.start <= p.start and p.end <= e.end for e in events)
+    ]  # "“黄河文化节”" is a meeting
     orgs += _lexicon_organisations(text, tokens, rules, places + orgs + people)
     # People and programmes win over places they overlap (a name is not a road).
     blockers = people + programmes
@@ -795,13 +847,3 @@ def recognise(
         )
         for s in spans
     ]
-
-
-def full_form_codes(sentences: list[Sentence], rules: Rules | None = None) -> frozenset[str]:
-    """Codes of the divisions a document names in full (for its bare abbreviations)."""
-    rules = rules or load_rules()
-    codes: set[str] = set()
-    for sentence in sentences:
-        for span in _gazetteer_places(sentence.text, set(range(len(sentence.text))), rules):
-            codes.update(span.code.split("|"))
-    return frozenset(codes)

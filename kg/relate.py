@@ -78,7 +78,7 @@ def _owner_place(org: Mention, mentions: list[Mention]) -> Mention | None:
 
 
 def secretaries(sentence: Sentence, mentions: list[Mention], ctx: Context) -> list[Fact]:
-    """"城关乡党委书记 马东亮": a party organisation, a secretary title, then a name."""
+    """ "城关乡党委书记 马东亮": a party organisation, a secretary title, then a name."""
     rules = load_relate_rules()["secretary"]
     out = []
     text = sentence.text
@@ -218,7 +218,9 @@ def statistics(sentence: Sentence, mentions: list[Mention], ctx: Context) -> lis
     return [f for f in out if f is not None]
 
 
-_MEASURE_CUT = re.compile(r".*[，。；：、]|^(?:全市|我市|全区|共|累计|先后|已|其中|并|和|有|达到|达)")
+_MEASURE_CUT = re.compile(
+    r".*[，。；：、]|^(?:全市|我市|全区|共|累计|先后|已|其中|并|和|有|达到|达)"
+)
 
 
 def _trim_measure(measure: str, leading: bool = True) -> str:
