@@ -65,8 +65,12 @@ class _Writer:
             self.add(d, JC.sourceFile, Literal(doc.path))
             self.add(d, JC.duplicateParagraphs, Literal(doc.duplicates_dropped))
             self.add(d, JC.sentenceCount, Literal(len(doc.sentences)))
-            for line in doc.bylines:
-                self.add(d, JC.byline, _zh(line))
+            people = {e.label: iri for iri, e in self.kg.entities.items()
+                      if e.cls == "Person" and doc_id in e.documents}  # fmt: skip
+            for name in doc.bylines:
+                self.add(d, JC.byline, _zh(name))
+                if name in people:
+                    self.add(d, DCTERMS.creator, URIRef(people[name]))
             if doc.date:
                 dtype = XSD.date if len(doc.date) == 10 else XSD.gYear
                 self.add(d, DCTERMS.date, Literal(doc.date, datatype=dtype))

@@ -194,27 +194,39 @@ def statistics(sentence: Sentence, mentions: list[Mention], ctx: Context) -> lis
     q_after = "|".join(rules["qualifiers_after"])
     q_before = "|".join(sorted(rules["qualifiers_before"], key=len, reverse=True))
     n = rules["max_measure_chars"]
+    amount = (
+        rf"(?P<before>{q_before})?(?P<num>\d+(?:\.\d+)?)\s*(?P<q1>{q_after})?"
+        rf"(?P<mult>[{mults}](?![元]))?(?P<q2>{q_after})?(?P<unit>{units})"
+    )
     verb_first = re.compile(
-        rf"([\u4e00-\u9fff、（）]{{2,{n}}}?)({q_before})?{_NUM}\s*([{mults}])?({q_after})?({units})(?![\u4e00-\u9fff])"
+        rf"(?P<measure>[\u4e00-\u9fff、（）]{{2,{n}}}?){amount}(?![\u4e00-\u9fff])"
     )
-    count_first = re.compile(
-        rf"({q_before})?{_NUM}\s*([{mults}])?({q_after})?({units})([\u4e00-\u9fff（）]{{2,{n}}})"
-    )
+    count_first = re.compile(rf"{amount}(?P<measure>[\u4e00-\u9fff（）]{{2,{n}}})")
     out = []
     seen: set[tuple[int, int]] = set()
-    for m in verb_first.finditer(text):
-        measure = _trim_measure(m.group(1))
-        qual = m.group(2) or m.group(5) or ""
-        out.append(_stat(sentence, m.start(3), m.end(6), measure, m.group(3), m.group(4),
-                         qual, m.group(6), rules, ctx, mentions))  # fmt: skip
-        seen.add((m.start(3), m.end(6)))
-    for m in count_first.finditer(text):
-        if any(s <= m.start(2) < e for s, e in seen):
-            continue
-        measure = _trim_measure(m.group(6), leading=False)
-        qual = m.group(1) or m.group(4) or ""
-        out.append(_stat(sentence, m.start(2), m.end(5), measure, m.group(2), m.group(3),
-                         qual, m.group(5), rules, ctx, mentions))  # fmt: skip
+    for pattern, leading in ((verb_first, True), (count_first, False)):
+        for m in pattern.finditer(text):
+            start, end = m.start("num"), m.end("unit")
+            if any(s <= start < e for s, e in seen):
+                continue
+            seen.add((start, end))
+            measure = _trim_measure(m.group("measure"), leading=leading)
+            qual = m.group("before") or m.group("q1") or m.group("q2") or ""
+            out.append(
+                _stat(
+                    sentence,
+                    start,
+                    end,
+                    measure,
+                    m.group("num"),
+                    m.group("mult"),
+                    qual,
+                    m.group("unit"),
+                    rules,
+                    ctx,
+                    mentions,
+                )  # fmt: skip
+            )
     return [f for f in out if f is not None]
 
 
