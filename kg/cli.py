@@ -138,10 +138,12 @@ def cmd_build(args: argparse.Namespace) -> int:
         )
     except IngestError as exc:
         raise CliError(str(exc)) from None
+    if report.documents == 0 and len(report.skipped) == 1:
+        raise CliError(report.skipped[0])  # one file, one problem: say just that
     for line in report.skipped:
         print(f"jiceng: warning: skipped {line}", file=sys.stderr)
     if report.documents == 0:
-        raise CliError(f"no readable document among {len(paths)} input file(s)")
+        raise CliError(f"no readable document among {len(paths)} input files")
     write_atomic(out, serialise(graph, FORMATS[fmt][0]))
     if not args.quiet:
         _print_report(report, out)
@@ -245,8 +247,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
     gold = Path(args.gold)
     if not gold.is_dir():
         raise CliError(f"{gold}: not a directory of gold files")
-    result = evaluate(gold, Path(args.seeds), data=Path(args.data) if args.data else None)
-    print(format_report(result))
+    try:
+        result = evaluate(gold, Path(args.seeds))
+    except (FileNotFoundError, KeyError, ValueError) as exc:
+        raise CliError(f"{gold}: {exc}") from None
+    print(format_report(result, errors=args.errors))
     if args.json:
         import json
 
@@ -315,7 +320,7 @@ def parser() -> argparse.ArgumentParser:
     e = sub.add_parser("eval", help="precision/recall against hand-annotated gold")
     e.add_argument("--gold", default="tests/gold")
     e.add_argument("--seeds", default="seeds", help="directory of the gold's articles")
-    e.add_argument("--data", help="evaluate this dump instead of extracting afresh")
+    e.add_argument("--errors", action="store_true", help="list every miss and false hit")
     e.add_argument("--json", default="build/eval.json", help="write figures here as JSON")
     e.set_defaults(func=cmd_eval)
 

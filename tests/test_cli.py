@@ -115,9 +115,11 @@ def test_directory_without_txt(tmp_path: Path) -> None:
 
 def test_not_utf8_names_file_and_byte_offset(tmp_path: Path) -> None:
     bad = tmp_path / "gbk.txt"
-    bad.write_bytes("郑州市委".encode("gbk"))
+    bad.write_bytes("郑州市委书记".encode("gbk"))
+    with pytest.raises(UnicodeDecodeError) as err:
+        bad.read_bytes().decode("utf-8")
     r = jiceng("build", str(bad), "-o", str(tmp_path / "o.ttl"))
-    assert_clean_error(r, "gbk.txt", "not UTF-8", "byte offset 0")
+    assert_clean_error(r, "gbk.txt", "not UTF-8", f"byte offset {err.value.start}")
 
 
 @pytest.mark.parametrize(
