@@ -18,6 +18,9 @@ from kg.recognise import load_rules, norm_name, recognise, user_words
 from kg.relate import relate
 from kg.resolve import KnowledgeGraph, resolve
 
+# One sentence after the spaCy pipeline: token spans, gazetteer matches (start, end, class, codes).
+Analysis = tuple[list[tuple[int, int]], list[tuple[int, int, str, str]]]
+
 
 @dataclass
 class BuildReport:
@@ -42,7 +45,7 @@ class Extractor:
         self.nlp = make_nlp(user_words(self.rules))
         self.nlp.add_pipe("jiceng_gazetteer")
 
-    def analyse(self, text: str) -> tuple[list[tuple[int, int]], list[tuple[int, int, str, str]]]:
+    def analyse(self, text: str) -> Analysis:
         """Tokens and gazetteer matches of one sentence, as character spans."""
         doc = self.nlp(text)
         tokens = [(t.idx, t.idx + len(t.text)) for t in doc if not t.is_space]
@@ -52,10 +55,16 @@ class Extractor:
     def tokens(self, text: str) -> list[tuple[int, int]]:
         return self.analyse(text)[0]
 
+    def analyse_document(self, doc: Document) -> list[Analysis]:
+        """Segment and match each sentence once; both recognition passes reuse it."""
+        return [self.analyse(s.text) for s in doc.sentences]
+
     def recognise(
-        self, doc: Document, known_programmes: frozenset[str] = frozenset()
+        self,
+        doc: Document,
+        analysed: list[Analysis],
+        known_programmes: frozenset[str] = frozenset(),
     ) -> list[list[Mention]]:
-        analysed = [self.analyse(s.text) for s in doc.sentences]
         codes = frozenset(c for _, matches in analysed for m in matches for c in m[3].split("|"))
         return [
             recognise(
@@ -71,15 +80,16 @@ class Extractor:
 
     def extract_all(self, docs: list[Document]) -> list[Extraction]:
         """Two passes: a quoted name that is a programme in one article is one in all."""
-        first = [self.recognise(doc) for doc in docs]
+        analysed = [self.analyse_document(doc) for doc in docs]
+        first = [self.recognise(doc, a) for doc, a in zip(docs, analysed, strict=True)]
         known = frozenset(
             norm_name(m.text) for per in first for ms in per for m in ms
             if m.rule in ("programme.kind", "programme.inner")
         )  # fmt: skip
         out = []
-        for doc, per in zip(docs, first, strict=True):
+        for doc, a, per in zip(docs, analysed, first, strict=True):
             if known:
-                per = self.recognise(doc, known)
+                per = self.recognise(doc, a, known)
             out.append(Extraction(doc, [m for ms in per for m in ms], relate(doc, per)))
         return out
 
