@@ -80,9 +80,7 @@ def format_solutions(variables: list[str], rows: list[list[ox.Term | None]], fmt
         writer.writerows(texts)
         return buf.getvalue()
     if fmt == "table":
-        widths = [
-            max([_width(v)] + [_width(r[i]) for r in texts]) for i, v in enumerate(variables)
-        ]
+        widths = [max([_width(v)] + [_width(r[i]) for r in texts]) for i, v in enumerate(variables)]
         lines = [" | ".join(_pad(v, w) for v, w in zip(variables, widths, strict=True))]
         lines.append("-+-".join("-" * w for w in widths))
         lines += [" | ".join(_pad(c, w) for c, w in zip(r, widths, strict=True)) for r in texts]
@@ -112,3 +110,31 @@ def run_query(store: ox.Store, query: str, fmt: str = "table") -> str:
         rows = [[sol[v] for v in variables] for sol in result]
         return format_solutions(variables, rows, fmt)
     return "".join(f"{t.subject} {t.predicate} {t.object} .\n" for t in result)
+
+
+def run_canned(store: ox.Store, name: str, params: dict[str, str], fmt: str) -> str:
+    """Run ``queries/{name}.rq`` with ``params`` bound exactly as the server does.
+
+    ``fmt`` is csv, tsv, json or table.  Unknown query or parameter, a name that
+    matches nothing or several entities → QueryError with a one-line message.
+    """
+    from server import canned, jobs  # local: keeps ``jiceng query`` start-up light
+
+    queries = canned.load_all()
+    cq = queries.get(name)
+    if cq is None:
+        raise QueryError(f"no canned query {name!r} (have: {', '.join(sorted(queries))})")
+    index = canned.NameIndex(
+        jobs.run_rows(store, {"query": canned.INDEX_QUERY, "max_rows": 10**9})["rows"]
+    )
+    try:
+        text = canned.prepare(cq, params, index)
+    except canned.Ambiguous as exc:
+        options = "; ".join(f"{c.label or c.iri} ({c.type}) <{c.iri}>" for c in exc.candidates[:10])
+        raise QueryError(f"{exc.message}: {options}") from None
+    except canned.CannedError as exc:
+        raise QueryError(exc.message) from None
+    reply = jobs.run_rows(store, {"query": text, "max_rows": 10**9})
+    if reply["status"] != 200:
+        raise QueryError(reply["error"])
+    return format_solutions(reply["vars"], reply["rows"], fmt)

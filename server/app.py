@@ -1,0 +1,87 @@
+"""Application wiring: routes, middleware, error handling, life cycle."""
+
+from __future__ import annotations
+
+import os
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import PlainTextResponse, Response
+from fastapi.staticfiles import StaticFiles
+
+from server import canned_http, pages, sparql
+from server.backend import Backend, Config, ServiceError
+
+STATIC = Path(__file__).resolve().parent / "static"
+
+
+def create_app(
+    data: Path,
+    store_dir: Path | None = None,
+    update_token: str | None = None,
+    timeout: float = 10.0,
+    max_rows: int = 10000,
+    workers: int | None = None,
+    max_query_bytes: int = 64 * 1024,
+    queries_dir: Path | None = None,
+) -> FastAPI:
+    """Load ``data`` (+ ontology) and build the app.  Raises ``StoreError`` for a bad dump.
+
+    Call this before starting threads: it forks the query-worker zygote.
+    """
+    config = Config(
+        data=Path(data),
+        store_dir=Path(store_dir) if store_dir else None,
+        update_token=update_token or None,
+        timeout=timeout,
+        max_rows=max_rows,
+        max_query_bytes=max_query_bytes,
+        workers=workers or max(2, os.cpu_count() or 2),
+    )
+    if queries_dir is not None:
+        config.queries_dir = Path(queries_dir)
+    backend = Backend(config)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        await backend.start()
+        try:
+            yield
+        finally:
+            await backend.close()
+
+    app = FastAPI(
+        title="Jiceng KG",
+        summary="SPARQL endpoint and canned queries: grassroots Party building in Zhengzhou",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    app.state.backend = backend
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=["*"],
+        allow_methods=["GET", "POST"],
+        allow_headers=["*"],
+        expose_headers=["ETag", sparql.TRUNCATED_HEADER],
+    )
+
+    @app.exception_handler(ServiceError)
+    async def service_error(request: Request, exc: ServiceError) -> Response:
+        return PlainTextResponse(exc.message + "\n", status_code=exc.status, headers=exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> Response:
+        first = exc.errors()[0] if exc.errors() else {}
+        where = ".".join(str(x) for x in first.get("loc", ()))
+        return PlainTextResponse(
+            f"bad request: {where}: {first.get('msg', 'invalid')}\n", status_code=400
+        )
+
+    app.include_router(sparql.router)
+    canned_http.install(app, backend.queries)
+    app.include_router(pages.router)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    return app

@@ -1,0 +1,279 @@
+"""SPARQL 1.1 Protocol endpoint, service description, VoID and whole-graph dumps."""
+
+from __future__ import annotations
+
+import hmac
+from urllib.parse import parse_qs
+
+import pyoxigraph as ox
+from fastapi import APIRouter, Request
+from fastapi.responses import RedirectResponse, Response
+
+from server import conneg, results, sparqltext, store
+from server.backend import INTERNAL_TIMEOUT, Backend, Cached, ServiceError
+
+router = APIRouter()
+
+FORM = "application/x-www-form-urlencoded"
+SPARQL_QUERY = "application/sparql-query"
+SPARQL_UPDATE = "application/sparql-update"
+TRUNCATED_HEADER = "X-Jiceng-Truncated"
+
+
+def backend(request: Request) -> Backend:
+    return request.app.state.backend
+
+
+def etag_response(request: Request, entry: Cached, extra: dict[str, str] | None = None) -> Response:
+    headers = {"ETag": entry.etag, "Cache-Control": "no-cache", **entry.headers, **(extra or {})}
+    inm = request.headers.get("if-none-match")
+    if inm and (inm.strip() == "*" or entry.etag in [t.strip() for t in inm.split(",")]):
+        return Response(status_code=304, headers=headers)
+    return Response(entry.body, media_type=entry.media_type, headers=headers)
+
+
+def _base_url(request: Request) -> str:
+    return str(request.base_url).rstrip("/")
+
+
+async def _read_params(request: Request, be: Backend) -> dict[str, list[str]]:
+    """Merge URL parameters and the POST body into protocol parameters."""
+    params: dict[str, list[str]] = {}
+    for k, v in request.query_params.multi_items():
+        params.setdefault(k, []).append(v)
+    if request.method != "POST":
+        return params
+    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    body = await request.body()
+    if len(body) > be.config.max_query_bytes + 4096:
+        raise ServiceError(413, f"request body over {be.config.max_query_bytes} bytes")
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ServiceError(400, "request body is not UTF-8") from None
+    if ctype == FORM:
+        for k, vs in parse_qs(text, keep_blank_values=True).items():
+            params.setdefault(k, []).extend(vs)
+    elif ctype == SPARQL_QUERY:
+        params.setdefault("query", []).append(text)
+    elif ctype == SPARQL_UPDATE:
+        params.setdefault("update", []).append(text)
+    else:
+        raise ServiceError(
+            415,
+            f"unsupported Content-Type {ctype or '(none)'}: "
+            f"use {FORM}, {SPARQL_QUERY} or {SPARQL_UPDATE}",
+        )
+    return params
+
+
+def _one(params: dict[str, list[str]], name: str) -> str | None:
+    values = params.get(name)
+    if not values:
+        return None
+    if len(values) > 1:
+        raise ServiceError(400, f"more than one {name} parameter")
+    return values[0]
+
+
+def _check_length(text: str, be: Backend, what: str) -> None:
+    if len(text.encode("utf-8")) > be.config.max_query_bytes:
+        raise ServiceError(413, f"{what} longer than {be.config.max_query_bytes} bytes")
+
+
+@router.get("/sparql", summary="SPARQL 1.1 Protocol endpoint (GET)")
+async def sparql_get(request: Request) -> Response:
+    """SPARQL 1.1 Query by GET `?query=`; without a query: the service description
+    (Turtle, JSON-LD by `Accept`) or, in a browser, a redirect to the editor."""
+    return await sparql_endpoint(request)
+
+
+@router.post("/sparql", summary="SPARQL 1.1 Protocol endpoint (POST)")
+async def sparql_post(request: Request) -> Response:
+    """POST `application/x-www-form-urlencoded` (`query=` or `update=`),
+    `application/sparql-query` or `application/sparql-update` (needs the update token)."""
+    return await sparql_endpoint(request)
+
+
+async def sparql_endpoint(request: Request) -> Response:
+    """SPARQL 1.1 Query (GET/POST) and, with the update token, Update (POST).
+
+    Results by `Accept` or `format=` (json, xml, csv, tsv; turtle, ntriples, jsonld,
+    rdfxml).  `timeout=` seconds lowers the time limit.  Results over the row limit
+    are cut: header `X-Jiceng-Truncated: true` and `"truncated": true` in JSON.
+    """
+    be = backend(request)
+    params = await _read_params(request, be)
+    query, update = _one(params, "query"), _one(params, "update")
+    if query is not None and update is not None:
+        raise ServiceError(400, "give either query or update, not both")
+    if update is not None:
+        if request.method != "POST":
+            raise ServiceError(400, "SPARQL Update must be sent with POST")
+        return await _update(request, be, update)
+    if query is None:
+        if request.method == "POST":
+            raise ServiceError(400, "missing query parameter")
+        if conneg.wants_html(request.headers.get("accept")):
+            return RedirectResponse("/#editor", status_code=303)
+        return service_description(request, be)
+    _check_length(query, be, "query")
+    if sparqltext.forbidden_keyword(query):
+        raise ServiceError(
+            400, "SERVICE is not allowed: this endpoint never makes outbound requests"
+        )
+    timeout = be.timeout_for(_one(params, "timeout"))
+    job = {
+        "kind": "query",
+        "query": query,
+        "default_graph": params.get("default-graph-uri"),
+        "named_graphs": params.get("named-graph-uri"),
+        "format": _one(params, "format"),
+        "accept": request.headers.get("accept"),
+        "max_rows": be.config.max_rows,
+    }
+    reply = await be.run(job, timeout)
+    headers = {"Vary": "Accept"}
+    if reply["truncated"]:
+        headers[TRUNCATED_HEADER] = "true"
+    media = reply["media_type"]
+    if media.startswith("text/") or media.endswith("json"):
+        media += "; charset=utf-8"
+    return Response(reply["body"], headers=headers, media_type=media)
+
+
+async def _update(request: Request, be: Backend, update: str) -> Response:
+    token = be.config.update_token
+    auth = request.headers.get("authorization", "")
+    if not token:
+        raise ServiceError(403, "SPARQL Update is disabled on this server")
+    given = auth[7:].strip() if auth[:7].lower() == "bearer " else ""
+    if not hmac.compare_digest(given.encode(), token.encode()):
+        raise ServiceError(403, "SPARQL Update needs 'Authorization: Bearer <token>'")
+    _check_length(update, be, "update")
+    bad = sparqltext.forbidden_keyword(update, ("SERVICE", "LOAD"))
+    if bad:
+        raise ServiceError(
+            400, f"{bad} is not allowed: this endpoint never makes outbound requests"
+        )
+    await be.update(update)
+    return Response(status_code=204)
+
+
+# -- service description and VoID ---------------------------------------------------------
+
+SD_PREFIXES = """@prefix sd: <http://www.w3.org/ns/sparql-service-description#> .
+@prefix void: <http://rdfs.org/ns/void#> .
+@prefix formats: <http://www.w3.org/ns/formats/> .
+@prefix dcterms: <http://purl.org/dc/terms/> .
+@prefix xsd: <http://www.w3.org/2001/XMLSchema#> .
+"""
+
+
+def _rdf_response(request: Request, turtle: str, fmt: str | None = None) -> Response:
+    chosen = conneg.choose(fmt, request.headers.get("accept"), conneg.GRAPH)
+    if chosen is None:
+        raise ServiceError(406, "available: " + ", ".join(conneg.GRAPH.values()))
+    if chosen == "turtle":
+        body = turtle.encode()
+    else:
+        quads = list(ox.parse(turtle, format=ox.RdfFormat.TURTLE))
+        body = results.triples(chosen, [q.triple for q in quads])
+    media = conneg.GRAPH[chosen]
+    return Response(
+        body,
+        media_type=media + ("; charset=utf-8" if media.startswith("text/") else ""),
+        headers={"Vary": "Accept"},
+    )
+
+
+def service_description(request: Request, be: Backend) -> Response:
+    base = _base_url(request)
+    langs = "sd:SPARQL11Query" + (", sd:SPARQL11Update" if be.config.update_token else "")
+    result_formats = ", ".join(
+        f"formats:{f}"
+        for f in (
+            "SPARQL_Results_JSON",
+            "SPARQL_Results_XML",
+            "SPARQL_Results_CSV",
+            "SPARQL_Results_TSV",
+            "Turtle",
+            "N-Triples",
+            "JSON-LD",
+            "RDF_XML",
+        )
+    )
+    ttl = f"""{SD_PREFIXES}
+<{base}/sparql> a sd:Service ;
+  sd:endpoint <{base}/sparql> ;
+  sd:supportedLanguage {langs} ;
+  sd:resultFormat {result_formats} ;
+  sd:feature sd:DereferencesURIs ;
+  dcterms:description "Jiceng KG: grassroots Party building in Zhengzhou. SERVICE is refused; \
+FROM/FROM NAMED select local graphs only."@en ;
+  sd:defaultDataset [ a sd:Dataset ;
+    sd:defaultGraph [ a sd:Graph ; void:triples {be.stats.get("triples", 0)} ] ;
+    sd:namedGraph [ a sd:NamedGraph ; sd:name <{store.ONTOLOGY_GRAPH}> ;
+      sd:graph [ a sd:Graph ; void:triples {be.stats.get("ontology_triples", 0)} ] ] ] .
+"""
+    if not be.stats.get("ontology_triples"):
+        ttl = ttl.replace(
+            " ;\n    sd:namedGraph",
+            ' ;\n    dcterms:description "no ontology loaded" ;\n    sd:namedGraph',
+        )
+    return _rdf_response(request, ttl)
+
+
+def void_turtle(base: str, be: Backend) -> str:
+    s = be.stats
+    lines = [
+        SD_PREFIXES,
+        f"<{base}/.well-known/void#dataset> a void:Dataset ;",
+        '  dcterms:title "Jiceng KG"@en, "基层党建知识图谱"@zh ;',
+        f"  void:sparqlEndpoint <{base}/sparql> ;",
+        f"  void:dataDump <{base}/dump.ttl>, <{base}/dump.nt>, <{base}/dump.jsonld> ;",
+        f'  void:uriSpace "{be.config.resource_base}" ;',
+        f"  void:triples {s.get('triples', 0)} ;",
+        f"  void:entities {s.get('entities', 0)} ;",
+        f"  void:classes {s.get('classes', 0)} ;",
+        f"  void:properties {s.get('properties', 0)}",
+    ]
+    for cls, n in be.class_partition:
+        lines[-1] += " ;"
+        lines.append(f"  void:classPartition [ void:class <{cls}> ; void:entities {n} ]")
+    for prop, n in be.property_partition:
+        lines[-1] += " ;"
+        lines.append(f"  void:propertyPartition [ void:property <{prop}> ; void:triples {n} ]")
+    lines[-1] += " ."
+    return "\n".join(lines) + "\n"
+
+
+@router.get("/.well-known/void", summary="VoID description of the dataset")
+async def void(request: Request, format: str | None = None) -> Response:
+    """Counts (triples, entities, classes, properties) and class/property partitions.
+    Turtle by default; JSON-LD, N-Triples or RDF/XML by `Accept` or `format=`."""
+    be = backend(request)
+    return _rdf_response(request, void_turtle(_base_url(request), be), format)
+
+
+# -- dumps ----------------------------------------------------------------------------------
+
+DUMPS = {"ttl": "turtle", "nt": "ntriples", "jsonld": "jsonld"}
+
+
+@router.head("/dump.{ext}", include_in_schema=False)
+@router.get("/dump.{ext}", summary="Download the whole graph (default graph)")
+async def dump(request: Request, ext: str) -> Response:
+    """`/dump.ttl`, `/dump.nt` or `/dump.jsonld`, with an ETag (304 on If-None-Match)."""
+    fmt = DUMPS.get(ext)
+    if fmt is None:
+        raise ServiceError(404, "dumps: /dump.ttl, /dump.nt, /dump.jsonld")
+    be = backend(request)
+    entry = be.cache_get(("dump", fmt))
+    if entry is None:
+        reply = await be.run({"kind": "dump", "format": fmt}, INTERNAL_TIMEOUT)
+        media = conneg.GRAPH[fmt] + ("; charset=utf-8" if fmt == "turtle" else "")
+        entry = be.cache_put(("dump", fmt), media, reply["body"])
+    return etag_response(
+        request, entry, {"Content-Disposition": f'attachment; filename="jiceng-kg.{ext}"'}
+    )
