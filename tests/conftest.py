@@ -109,3 +109,13 @@ def base_url(jiceng_server: RunningServer) -> str:
 def client(base_url: str) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=base_url, timeout=30) as c:
         yield c
+
+
+@pytest.fixture(scope="session")
+def seed_dump(tmp_path_factory) -> Path:
+    """The real graph: ``jiceng build seeds`` into a temporary directory, once per run."""
+    from kg.cli import main
+
+    out = tmp_path_factory.mktemp("build") / "kg.ttl"
+    assert main(["build", str(ROOT / "seeds"), "-o", str(out), "--quiet"]) == 0
+    return out

@@ -32,13 +32,6 @@ def jiceng(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
     )
 
 
-@pytest.fixture(scope="session")
-def seed_dump(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("build") / "kg.ttl"
-    assert main(["build", str(SEEDS), "-o", str(out), "--quiet"]) == 0
-    return out
-
-
 def assert_clean_error(result: subprocess.CompletedProcess, *fragments: str) -> None:
     assert result.returncode != 0
     assert "Traceback" not in result.stderr

@@ -1,7 +1,4 @@
-"""Smoke tests against the real graph (``build/kg.ttl``); skipped until it has been built.
-
-Build it with ``jiceng build seeds -o build/kg.ttl``.
-"""
+"""The server over the real graph built from seeds/ (the ``seed_dump`` fixture)."""
 
 from __future__ import annotations
 
@@ -13,15 +10,12 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.conftest import ROOT, RunningServer, start_server, stop_server
-
-BUILD = ROOT / "build" / "kg.ttl"
-pytestmark = pytest.mark.skipif(not BUILD.exists(), reason="build/kg.ttl not built")
+from tests.conftest import RunningServer, start_server, stop_server
 
 
 @pytest.fixture(scope="module")
-def real_server() -> Iterator[RunningServer]:
-    server = start_server(BUILD, ready_timeout=180)
+def real_server(seed_dump) -> Iterator[RunningServer]:
+    server = start_server(seed_dump, ready_timeout=180)
     yield server
     stop_server(server)
 
