@@ -134,7 +134,11 @@ def cmd_build(args: argparse.Namespace) -> int:
         base += "/"
     try:
         graph, _, report = build_graph(
-            paths, strict=args.strict, base=base, progress=_Progress(not args.quiet)
+            paths,
+            strict=args.strict,
+            base=base,
+            progress=_Progress(not args.quiet),
+            jobs=args.jobs,
         )
     except IngestError as exc:
         raise CliError(str(exc)) from None
@@ -295,6 +299,7 @@ def parser() -> argparse.ArgumentParser:
     b.add_argument("--format", choices=list(FORMATS), help="output format")
     b.add_argument("--base", help=f"IRI base for resources (default {iris.RESOURCE})")
     b.add_argument("--strict", action="store_true", help="a bad input file is fatal")
+    b.add_argument("-j", "--jobs", type=int, default=1, help="extract in N processes")
     b.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
     b.set_defaults(func=cmd_build)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import multiprocessing as mp
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -78,23 +79,83 @@ class Extractor:
             for s, (tokens, matches) in zip(doc.sentences, analysed, strict=True)
         ]
 
-    def extract_all(self, docs: list[Document]) -> list[Extraction]:
-        """Two passes: a quoted name that is a programme in one article is one in all."""
-        analysed = [self.analyse_document(doc) for doc in docs]
-        first = [self.recognise(doc, a) for doc, a in zip(docs, analysed, strict=True)]
-        known = frozenset(
-            norm_name(m.text) for per in first for ms in per for m in ms
-            if m.rule in ("programme.kind", "programme.inner")
-        )  # fmt: skip
+    def first_pass(self, doc: Document) -> tuple[list[Analysis], list[list[Mention]]]:
+        analysed = self.analyse_document(doc)
+        return analysed, self.recognise(doc, analysed)
+
+    def second_pass(
+        self, doc: Document, analysed: list[Analysis], first: list[list[Mention]],
+        known: frozenset[str],
+    ) -> Extraction:  # fmt: skip
+        per = self.recognise(doc, analysed, known) if known else first
+        return Extraction(doc, [m for ms in per for m in ms], relate(doc, per))
+
+    def extract_all(
+        self,
+        docs: list[Document],
+        jobs: int = 1,
+        progress: Callable[[int, int, str], None] | None = None,
+    ) -> list[Extraction]:
+        """Two passes: a quoted name that is a programme in one article is one in all.
+
+        With ``jobs`` > 1 documents are spread over forked worker processes that share
+        this process's loaded models; the result is the same, in the same order.
+        """
+        if jobs > 1 and len(docs) > 1:
+            return _parallel(self, docs, jobs, progress)
+        first = [self.first_pass(doc) for doc in docs]
+        known = _known_programmes(p for _, p in first)
         out = []
-        for doc, a, per in zip(docs, analysed, first, strict=True):
-            if known:
-                per = self.recognise(doc, a, known)
-            out.append(Extraction(doc, [m for ms in per for m in ms], relate(doc, per)))
+        for n, (doc, (analysed, per)) in enumerate(zip(docs, first, strict=True), 1):
+            out.append(self.second_pass(doc, analysed, per, known))
+            if progress:
+                progress(n, len(docs), doc.doc_id)
         return out
 
     def extract(self, doc: Document) -> Extraction:
         return self.extract_all([doc])[0]
+
+
+def _known_programmes(per_docs: Iterable[list[list[Mention]]]) -> frozenset[str]:
+    """Names recognised as programmes by their kind: they count wherever they are quoted."""
+    return frozenset(
+        norm_name(m.text) for per in per_docs for ms in per for m in ms
+        if m.rule in ("programme.kind", "programme.inner")
+    )  # fmt: skip
+
+
+# The extractor a forked worker inherits (copy-on-write: the models are loaded once).
+_WORKER: Extractor | None = None
+
+
+def _first_job(doc: Document) -> tuple[list[Analysis], list[list[Mention]]]:
+    return _WORKER.first_pass(doc)
+
+
+def _second_job(args: tuple) -> Extraction:
+    return _WORKER.second_pass(*args)
+
+
+def _parallel(
+    extractor: Extractor, docs: list[Document], jobs: int,
+    progress: Callable[[int, int, str], None] | None,
+) -> list[Extraction]:  # fmt: skip
+    global _WORKER
+    _WORKER = extractor
+    extractor.analyse("郑州市")  # load lazy model parts before forking, so children share them
+    try:
+        with mp.get_context("fork").Pool(jobs) as pool:
+            first = pool.map(_first_job, docs, chunksize=1)
+            known = _known_programmes(p for _, p in first)
+            args = [(doc, a, p, known) for doc, (a, p) in zip(docs, first, strict=True)]
+            out = []
+            for n, extraction in enumerate(pool.imap(_second_job, args, chunksize=1), 1):
+                out.append(extraction)
+                if progress:
+                    progress(n, len(docs), extraction.document.doc_id)
+            return out
+    finally:
+        _WORKER = None
 
 
 def build_graph(
@@ -103,6 +164,7 @@ def build_graph(
     strict: bool = False,
     base: str = iris.RESOURCE,
     progress: Callable[[int, int, str], None] | None = None,
+    jobs: int = 1,
 ) -> tuple[Graph, KnowledgeGraph, BuildReport]:
     """Build the RDF graph of all readable documents.
 
@@ -124,9 +186,7 @@ def build_graph(
         if doc.doc_id in docs:
             raise IngestError(str(path), f"two inputs share the document id {doc.doc_id!r}")
         docs[doc.doc_id] = doc
-    extractions = Extractor().extract_all(list(docs.values())) if docs else []
-    if progress:
-        progress(len(docs), len(docs), "extracted")
+    extractions = Extractor().extract_all(list(docs.values()), jobs, progress) if docs else []
     kg = resolve(extractions, base)
     graph = to_graph(kg, docs, base)
     report.documents = len(docs)

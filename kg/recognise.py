@@ -44,6 +44,8 @@ class Rules:
     surnames: frozenset[str]
     place_suffixes: tuple[tuple[str, str], ...]  # longest first
     org_suffixes: tuple[tuple[str, str], ...]
+    org_classes: dict[str, str]
+    org_suffix_re: re.Pattern[str]
     place_stop: frozenset[str]
     generic_places: frozenset[str]
     generic_org_heads: frozenset[str]
@@ -69,12 +71,19 @@ def load_rules() -> Rules:
         surnames=frozenset(surnames),
         place_suffixes=by_length(raw["place_suffixes"]),
         org_suffixes=by_length(raw["organisation_suffixes"]),
+        org_classes=dict(raw["organisation_suffixes"]),
+        org_suffix_re=_lookahead(raw["organisation_suffixes"]),
         place_stop=frozenset(raw["place_stop_tokens"]),
         generic_places=frozenset(raw["generic_place_names"]),
         generic_org_heads=frozenset(raw["generic_organisation_heads"]),
         org_stop=frozenset(raw["organisation_stop_tokens"]),
         max_form_len=max(len(f) for f in gaz.forms),
     )
+
+
+def _lookahead(words) -> re.Pattern[str]:
+    alternatives = "|".join(re.escape(w) for w in sorted(words, key=len, reverse=True))
+    return re.compile(f"(?=({alternatives}))")
 
 
 def user_words(rules: Rules | None = None) -> list[str]:
@@ -386,15 +395,8 @@ def _organisations(
     """Owner name + organisation suffix: "莲湖街道党工委", "郑州城建聚剧院管理有限公司"."""
     raw = rules.raw
     out: list[_Span] = []
-    for end_pos in range(1, len(text) + 1):
-        match = None
-        for suffix, cls in rules.org_suffixes:
-            if text.endswith(suffix, 0, end_pos):
-                match = (suffix, cls)
-                break
-        if match is None:
-            continue
-        suffix, cls = match
+    for end_pos, suffix in _suffixes_by_end(text, rules.org_suffix_re):
+        cls = rules.org_classes[suffix]
         p = end_pos - len(suffix)
         follow = raw.get("org_not_followed_by", {}).get(suffix, "")
         if end_pos < len(text) and text[end_pos] in follow:
@@ -438,6 +440,17 @@ def _lexicon_organisations(
         if cls is not None:
             out.append(_Span(ts, te, cls, "org.lexicon", prio=1))
     return out
+
+
+def _suffixes_by_end(text: str, pattern: re.Pattern[str]) -> list[tuple[int, str]]:
+    """(end, suffix) for the longest suffix ending at each position, left to right."""
+    best: dict[int, str] = {}
+    for m in pattern.finditer(text):  # a lookahead: every start position, longest first
+        suffix = m.group(1)
+        end = m.start() + len(suffix)
+        if len(suffix) > len(best.get(end, "")):
+            best[end] = suffix
+    return sorted(best.items())
 
 
 def _place_committees(text: str, places: list[_Span], rules: Rules) -> list[_Span]:
