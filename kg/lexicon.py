@@ -8,8 +8,11 @@ downloaded; we read the file directly and never import jieba's segmenter.
 from __future__ import annotations
 
 import importlib.util
+import marshal
 from functools import lru_cache
 from pathlib import Path
+
+from kg.cache import cache_root, source_key, write_atomic
 
 # Parts of speech that can be part of a proper name (ICTCLAS tags as used by jieba).
 NAME_TAGS = frozenset({"ns", "nr", "nrt", "nrfg", "nz", "nt", "j", "n", "s", "b", "ng"})
@@ -25,13 +28,23 @@ def lexicon_path() -> Path:
 
 @lru_cache(maxsize=1)
 def load_lexicon() -> dict[str, tuple[int, str]]:
-    """word -> (frequency, part of speech)."""
+    """word -> (frequency, part of speech); parsed once, then read from a marshal cache."""
+    source = lexicon_path()
+    cached = cache_root() / f"lexicon-{source_key(source)}.marshal"
+    try:
+        return marshal.loads(cached.read_bytes())
+    except (OSError, ValueError, EOFError, TypeError):
+        pass
     out: dict[str, tuple[int, str]] = {}
-    with open(lexicon_path(), encoding="utf-8") as fh:
+    with open(source, encoding="utf-8") as fh:
         for line in fh:
             parts = line.split()
             if len(parts) == 3:
                 out[parts[0]] = (int(parts[1]), parts[2])
+    try:
+        write_atomic(cached, marshal.dumps(out))
+    except OSError:
+        pass  # a read-only home: parse each time
     return out
 
 

@@ -46,6 +46,8 @@ class Rules:
     org_suffixes: tuple[tuple[str, str], ...]
     org_classes: dict[str, str]
     org_suffix_re: re.Pattern[str]
+    title_re: re.Pattern[str]
+    title_line_re: re.Pattern[str]
     place_stop: frozenset[str]
     generic_places: frozenset[str]
     generic_org_heads: frozenset[str]
@@ -73,6 +75,12 @@ def load_rules() -> Rules:
         org_suffixes=by_length(raw["organisation_suffixes"]),
         org_classes=dict(raw["organisation_suffixes"]),
         org_suffix_re=_lookahead(raw["organisation_suffixes"]),
+        title_re=_lookahead(raw["person_titles_before"] + raw["person_titles_after"]),
+        title_line_re=re.compile(
+            "(?:"
+            + "|".join(map(re.escape, sorted(raw["person_titles_before"], key=len)[::-1]))
+            + r") +([\u4e00-\u9fff]{2,4})$"
+        ),
         place_stop=frozenset(raw["place_stop_tokens"]),
         generic_places=frozenset(raw["generic_place_names"]),
         generic_org_heads=frozenset(raw["generic_organisation_heads"]),
@@ -557,19 +565,17 @@ STOP_VERBS = frozenset(
 def _people(text: str, tokens: list[tuple[int, int]], rules: Rules) -> list[_Span]:
     raw = rules.raw
     out = []
-    titles_before = sorted(raw["person_titles_before"], key=len, reverse=True)
-    all_titles = titles_before + raw["person_titles_after"]
-    for title in titles_before:
-        for m in re.finditer(re.escape(title), text):
-            # "总书记" is not "书记": only the longest title ending here counts.
-            if any(len(t) > len(title) and text.endswith(t, 0, m.end()) for t in all_titles):
-                continue
-            i = m.end()
-            while i < len(text) and text[i] == " ":
-                i += 1
-            end = _name_end(text, i, tokens, rules)
-            if end is not None:
-                out.append(_Span(i, end, "Person", f"person.title.{title}", prio=2))
+    before = set(raw["person_titles_before"])
+    # "总书记" is not "书记": only the longest title ending at a position counts.
+    for end_pos, title in _suffixes_by_end(text, rules.title_re):
+        if title not in before:
+            continue
+        i = end_pos
+        while i < len(text) and text[i] == " ":
+            i += 1
+        end = _name_end(text, i, tokens, rules)
+        if end is not None:
+            out.append(_Span(i, end, "Person", f"person.title.{title}", prio=2))
     for title in raw["person_titles_after"]:
         for m in re.finditer(re.escape(title), text):
             for k in (3, 2, 4):
@@ -590,8 +596,7 @@ def _people(text: str, tokens: list[tuple[int, int]], rules: Rules) -> list[_Spa
         if lexicon.tag(text[ts:te]) == "nrfg" and _is_surname_at(text, ts, rules) and te - ts >= 2:
             out.append(_Span(ts, te, "Person", "person.lexicon", prio=1))
     # A heading or byline "…党委书记 马东亮": a title, a space, a name ending the line.
-    titles = "|".join(map(re.escape, titles_before))
-    for m in re.finditer(rf"(?:{titles}) +([\u4e00-\u9fff]{{2,4}})$", text):
+    for m in rules.title_line_re.finditer(text):
         if _is_surname_at(text, m.start(1), rules):
             out.append(_Span(m.start(1), m.end(1), "Person", "person.title_line", prio=3))
     # A quoted nickname right before a name: “警界花木兰”刘成晓.
