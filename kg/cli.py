@@ -12,6 +12,7 @@ import glob
 import os
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 from kg import iri as iris
@@ -101,6 +102,18 @@ def write_atomic(path: Path, data: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    _remove_stale_temps(path)
+
+
+def _remove_stale_temps(path: Path, older_than: float = 600.0) -> None:
+    """Temp files of builds that were killed (SIGKILL leaves no chance to clean up)."""
+    now = time.time()
+    for stale in path.parent.glob(f".{path.name}.*.tmp"):
+        try:
+            if now - stale.stat().st_mtime > older_than:
+                stale.unlink()
+        except OSError:
+            pass
 
 
 class _Progress:
