@@ -36,6 +36,8 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q numpy Cython setuptools wheel
 	$(BIN)/python -m pip install -q --no-build-isolation 'pkuseg==0.0.25'
 	$(BIN)/python -m pip install -q -e '.[test]'
+	$(BIN)/python -m kg.segment      # convert pkuseg's model once, so no build pays for it
+	$(BIN)/python -c "from kg.lexicon import load_lexicon; load_lexicon()"
 	rm -f $(VENV)/.installed-*
 	touch $@
 
