@@ -43,6 +43,7 @@ class Rules:
     gazetteer: Gazetteer
     surnames: frozenset[str]
     place_suffixes: tuple[tuple[str, str], ...]  # longest first
+    place_suffixes_by_last: dict[str, tuple[tuple[str, str], ...]]  # by last character
     org_suffixes: tuple[tuple[str, str], ...]
     org_classes: dict[str, str]
     org_suffix_re: re.Pattern[str]
@@ -72,6 +73,10 @@ def load_rules() -> Rules:
         gazetteer=gaz,
         surnames=frozenset(surnames),
         place_suffixes=by_length(raw["place_suffixes"]),
+        place_suffixes_by_last={
+            c: tuple(x for x in by_length(raw["place_suffixes"]) if x[0][-1] == c)
+            for c in {k[-1] for k in raw["place_suffixes"]}
+        },
         org_suffixes=by_length(raw["organisation_suffixes"]),
         org_classes=dict(raw["organisation_suffixes"]),
         org_suffix_re=_lookahead(raw["organisation_suffixes"]),
@@ -274,8 +279,8 @@ def _suffix_places(
         token = text[ts:te]
         if text[max(0, te - 6) : te].endswith(non_place):
             continue
-        for suffix, cls in rules.place_suffixes:
-            if not text.endswith(suffix, 0, te) or te - len(suffix) < 0:
+        for suffix, cls in rules.place_suffixes_by_last.get(text[te - 1], ()):
+            if not text.endswith(suffix, 0, te):
                 continue
             end_pos, p = te, te - len(suffix)
             if p < ts and p not in token_starts:
