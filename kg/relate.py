@@ -212,6 +212,8 @@ def statistics(sentence: Sentence, mentions: list[Mention], ctx: Context) -> lis
             seen.add((start, end))
             measure = _trim_measure(m.group("measure"), leading=leading)
             qual = m.group("before") or m.group("q1") or m.group("q2") or ""
+            if "bound" in m.groupdict() and m.group("bound"):
+                qual = (qual + m.group("bound")).strip()
             out.append(
                 _stat(
                     sentence,
@@ -230,22 +232,20 @@ def statistics(sentence: Sentence, mentions: list[Mention], ctx: Context) -> lis
     return [f for f in out if f is not None]
 
 
-_MEASURE_CUT = re.compile(
-    r".*[，。；：、]|^(?:全市|我市|全区|共|累计|先后|已|其中|并|和|有|达到|达)"
-)
-
-
 def _trim_measure(measure: str, leading: bool = True) -> str:
+    """The counted thing: the phrase before the number ("成立临时党组织1.2万个") or the noun
+    phrase after the unit ("418支驻村工作队就地转化"), without the clause around it."""
+    rules = load_relate_rules()["statistics"]
     if leading:
-        measure = re.sub(r"^.*?(?:全市|我市|全区|共|累计|先后|其中|已经|已)", "", measure)
-        measure = re.sub(r"^(?:有|和|并|达到|达)", "", measure)
+        measure = re.sub(r"^.*?(?:" + "|".join(rules["measure_lead_cut"]) + ")", "", measure)
+        measure = re.sub(r"^(?:有|和|并|达到|达|为|是)", "", measure)
     else:
-        measure = re.split(r"(?:就地|第一|全部|均|都|已|在|，)", measure)[0]
+        measure = re.split("|".join(rules["measure_tail_cut"]), measure)[0]
     return measure.strip("（）、")
 
 
 def _stat(sentence, start, end, measure, number, mult, qual, unit, rules, ctx, mentions):
-    if not measure or len(measure) < 2:
+    if not measure or len(measure) < 2 or measure in rules["not_measures"]:
         return None
     quantity = float(number) * rules["multipliers"].get(mult or "", 1)
     about = None

@@ -62,7 +62,11 @@ class _Resolver:
         if m.code:
             codes = m.code.split("|")
             if len(codes) > 1:
-                near = [c for c in codes if any(self.gaz.is_within(c, a) for a in doc_codes)]
+                # Units the document names that contain some candidates but not all
+                # ("新郑市" for 城关乡, not "郑州市", which contains both) decide.
+                telling = [a for a in doc_codes
+                           if not all(self.gaz.is_within(c, a) for c in codes)]  # fmt: skip
+                near = [c for c in codes if any(self.gaz.is_within(c, a) for a in telling)]
                 codes = near if len(near) == 1 else codes
             if len(codes) == 1:
                 self.codes[("code", codes[0])] = codes[0]
