@@ -66,6 +66,8 @@ if __name__ != "__main__":
     from spacy.tokens import Doc
     from spacy.vocab import Vocab
 
+    from kg.cache import cache_root
+
 __all__ = [
     "Segmenter",
     "PkusegTokenizer",
@@ -130,14 +132,6 @@ def model_dir() -> Path:
 
 def _dict_path() -> Path:
     return _pkuseg_dir() / "dicts" / "default.pkl"
-
-
-def cache_root() -> Path:
-    env = os.environ.get("JICENG_CACHE_DIR")
-    if env:
-        return Path(env)
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    return Path(xdg) / "jiceng" if xdg else Path.home() / ".cache" / "jiceng"
 
 
 def _cache_name(mdir: Path, dict_path: Path) -> str:
