@@ -6,7 +6,7 @@ VENV  := .venv
 BIN   := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: run test build serve lint bench eval system-deps clean
+.PHONY: run test build serve lint bench eval system-deps ontology-exports store-deps clean
 
 # Build the graph from seeds/ and serve it on http://127.0.0.1:8000
 run: build serve
@@ -18,7 +18,7 @@ serve: $(STAMP)
 	$(BIN)/jiceng serve --data build/kg.ttl --host 127.0.0.1 --port 8000
 
 # The whole test suite (what .ci/run calls).
-test: $(STAMP) system-deps
+test: $(STAMP) system-deps store-deps
 	$(BIN)/ruff check .
 	$(BIN)/pytest
 
@@ -41,14 +41,38 @@ $(STAMP): pyproject.toml
 	rm -f $(VENV)/.installed-*
 	touch $@
 
-# Debian's Chromium for the browser tests (Playwright drives it; it never downloads one).
+# Debian packages the tests use: Chromium for the browser tests (Playwright drives it; it
+# never downloads one), and rapper (raptor2-utils) and serdi, RDF parsers we did not write,
+# to check the dumps.  Installed only when missing and only as root; one apt-get update.
 system-deps:
-	@if ! command -v chromium >/dev/null 2>&1; then \
+	@missing=""; \
+	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	command -v rapper >/dev/null 2>&1 || missing="$$missing raptor2-utils"; \
+	command -v serdi >/dev/null 2>&1 || missing="$$missing serdi"; \
+	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    echo "installing Debian chromium for the browser tests"; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	    echo "installing Debian packages for the tests:$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	  else \
-	    echo "note: chromium not found and not root: browser tests will be skipped"; \
+	    echo "note: not root, missing:$$missing (browser tests skip; dump checks skip, or fail if CI is set)"; \
+	  fi; \
+	fi
+
+# The ontology in N-Triples, JSON-LD and RDF/XML, and the JSON-LD context, from jiceng.ttl.
+ontology-exports: $(STAMP)
+	$(BIN)/python ontology/export.py
+
+# Virtuoso (Debian's virtuoso-opensource) for the remote-backend tests; the Oxigraph
+# server comes with the test extras (PyPI's `oxigraph`).  The tests start their own
+# instances on 127.0.0.1 and skip without them, except under CI, where they fail.
+store-deps:
+	@if ! command -v virtuoso-t >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing Debian virtuoso-opensource for the remote-backend tests"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	      virtuoso-opensource >/dev/null; \
+	  else \
+	    echo "note: virtuoso-t not found and not root: Virtuoso tests will be skipped"; \
 	  fi; \
 	fi
 

@@ -1,4 +1,4 @@
-"""The ``jiceng`` command: build, query, stats, validate, eval, serve.
+"""The ``jiceng`` command: build, query, stats, validate, eval, serve, load.
 
 This is the only module that ties the NLP pipeline (kg) to the server package.
 Every user-facing failure is one line on stderr and a non-zero exit, never a
@@ -94,6 +94,7 @@ def write_atomic(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; a dump is for sharing
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
@@ -103,6 +104,12 @@ def write_atomic(path: Path, data: bytes) -> None:
         Path(tmp).unlink(missing_ok=True)
         raise
     _remove_stale_temps(path)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def _remove_stale_temps(path: Path, older_than: float = 600.0) -> None:
@@ -137,7 +144,7 @@ class _Progress:
 def cmd_build(args: argparse.Namespace) -> int:
     from kg.ingest import IngestError
     from kg.pipeline import build_graph
-    from kg.rdf import serialise
+    from kg.rdf import check_base, serialise
 
     out = Path(args.output)
     fmt = output_format(out, args.format)
@@ -145,6 +152,10 @@ def cmd_build(args: argparse.Namespace) -> int:
     base = args.base or iris.RESOURCE
     if not base.endswith(("/", "#")):
         base += "/"
+    try:
+        check_base(base)
+    except ValueError as exc:
+        raise CliError(f"--base: {exc}", EXIT_USAGE) from None
     try:
         graph, _, report = build_graph(
             paths,
@@ -236,7 +247,8 @@ def cmd_stats(args: argparse.Namespace) -> int:
     from server import offline
 
     store = _load(args.data)
-    print(f"triples: {len(store)}")
+    count = store.query("SELECT (COUNT(*) AS ?n) WHERE { ?s ?p ?o }")
+    print(f"triples: {next(iter(count))['n'].value}")  # the default graph: the union
     print("\nclasses")
     sys.stdout.write(offline.run_query(store, STATS_CLASSES, args.format))
     print("\nproperties")
@@ -283,7 +295,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from server.run import serve
 
     data = Path(args.data)
-    if not data.is_file():
+    if args.backend == "embedded" and not data.is_file():
         raise CliError(f"{data}: no such file (build it first: jiceng build seeds -o {data})")
     serve(
         data,
@@ -293,7 +305,27 @@ def cmd_serve(args: argparse.Namespace) -> int:
         update_token=args.update_token or os.environ.get("JICENG_UPDATE_TOKEN"),
         timeout=args.timeout,
         max_rows=args.max_rows,
+        backend=args.backend,
+        endpoint=args.endpoint,
+        update_endpoint=args.update_endpoint,
+        graph_store=args.graph_store,
+        default_graph=args.default_graph,
+        refresh=args.refresh,
     )
+    return 0
+
+
+def cmd_load(args: argparse.Namespace) -> int:
+    from server.gsp import LoadError, load
+
+    try:
+        summary = load(args.to, Path(args.dump), graph=args.graph)
+    except LoadError as exc:
+        raise CliError(str(exc), EXIT_INPUT if exc.input else EXIT_FAIL) from None
+    if not args.quiet:
+        count = f", {summary.triples} triples" if summary.triples is not None else ""
+        print(f"loaded {args.dump} into {summary.url}: {len(summary.graphs)} graph(s)"
+              f"{count} in {summary.seconds:.1f} s", file=sys.stderr)  # fmt: skip
     return 0
 
 
@@ -350,7 +382,22 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--update-token", help="allow SPARQL Update with this bearer token")
     r.add_argument("--timeout", type=float, default=10.0, help="per-query time limit (s)")
     r.add_argument("--max-rows", type=int, default=10000, help="row limit per result")
+    r.add_argument("--backend", choices=["embedded", "sparql"], default="embedded",
+                   help="embedded store (default) or a remote SPARQL 1.1 store")  # fmt: skip
+    r.add_argument("--endpoint", help="remote SPARQL query endpoint (--backend sparql)")
+    r.add_argument("--update-endpoint", help="remote SPARQL update endpoint (with a token)")
+    r.add_argument("--graph-store", help="remote Graph Store Protocol endpoint (dumps)")
+    r.add_argument("--default-graph", metavar="IRI", help="remote graph holding the data")
+    r.add_argument("--refresh", type=float, default=60.0, metavar="S",
+                   help="remote: re-read names and counts every S seconds (0: never)")  # fmt: skip
     r.set_defaults(func=cmd_serve)
+
+    ld = sub.add_parser("load", help="push a dump into a store (SPARQL Graph Store Protocol)")
+    ld.add_argument("dump", help=".ttl/.nt (one graph) or .trig/.nq (one PUT per graph)")
+    ld.add_argument("--to", required=True, metavar="URL", help="Graph Store Protocol endpoint")
+    ld.add_argument("--graph", metavar="IRI", help="graph for triples (default: ?default)")
+    ld.add_argument("-q", "--quiet", action="store_true", help="no summary")
+    ld.set_defaults(func=cmd_load)
     return p
 
 

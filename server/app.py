@@ -14,12 +14,13 @@ from fastapi.staticfiles import StaticFiles
 
 from server import canned_http, pages, sparql
 from server.backend import Backend, Config, ServiceError
+from server.remote import RemoteConfig, RemoteError
 
 STATIC = Path(__file__).resolve().parent / "static"
 
 
 def create_app(
-    data: Path,
+    data: Path | None,
     store_dir: Path | None = None,
     update_token: str | None = None,
     timeout: float = 10.0,
@@ -27,19 +28,27 @@ def create_app(
     workers: int | None = None,
     max_query_bytes: int = 64 * 1024,
     queries_dir: Path | None = None,
+    remote: RemoteConfig | None = None,
+    refresh: float = 60.0,
 ) -> FastAPI:
-    """Load ``data`` (+ ontology) and build the app.  Raises ``StoreError`` for a bad dump.
+    """Load ``data`` (+ ontology), or reach the ``remote`` store, and build the app.
 
-    Call this before starting threads: it forks the query-worker zygote.
+    Raises ``StoreError`` for a bad dump, ``RemoteError`` for an unusable remote (both
+    ``QueryError``: one line).  Call this before starting threads: it forks the
+    query-worker zygote.
     """
+    if remote is not None and update_token and not remote.update_endpoint:
+        raise RemoteError("--update-token with --backend sparql needs --update-endpoint")
     config = Config(
-        data=Path(data),
+        data=Path(data) if data is not None else None,
         store_dir=Path(store_dir) if store_dir else None,
         update_token=update_token or None,
         timeout=timeout,
         max_rows=max_rows,
         max_query_bytes=max_query_bytes,
         workers=workers or max(2, os.cpu_count() or 2),
+        remote=remote,
+        refresh=refresh,
     )
     if queries_dir is not None:
         config.queries_dir = Path(queries_dir)

@@ -1,15 +1,20 @@
-"""Server-side state: the worker pool, per-graph-generation caches, name index, counts."""
+"""Server-side state: the executor (embedded workers or remote store), caches, names, counts."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import logging
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from server import canned, store, workers
+from server.executor import Executor, PoolBusy, QueryTimeout, Reply, WorkerDied
+from server.remote import RemoteConfig, RemoteExecutor, probe
 
+log = logging.getLogger("jiceng.server")
 INTERNAL_TIMEOUT = 120.0  # start-up statistics, dumps: not user queries
 
 
@@ -25,7 +30,7 @@ class ServiceError(Exception):
 
 @dataclass
 class Config:
-    data: Path
+    data: Path | None  # the dump (embedded backend); None with a remote store
     store_dir: Path | None = None
     update_token: str | None = None
     timeout: float = 10.0
@@ -34,6 +39,8 @@ class Config:
     workers: int = 2
     queries_dir: Path = canned.QUERIES_DIR
     resource_base: str = canned.RESOURCE_BASE
+    remote: RemoteConfig | None = None  # set: --backend sparql
+    refresh: float = 60.0  # remote only: re-read counts and names every N s (0: never)
 
 
 @dataclass
@@ -60,12 +67,20 @@ PROPERTY_PARTITION = "SELECT ?p (COUNT(*) AS ?n) WHERE { ?s ?p ?o } GROUP BY ?p 
 class Backend:
     def __init__(self, config: Config) -> None:
         self.config = config
-        loaded = store.load(config.data, config.store_dir)
-        self.dump_sha256 = loaded.dump_sha256
         self.queries = canned.load_all(config.queries_dir)
-        # Fork the zygote now, while this process is still single-threaded.
-        self.pool = workers.Pool(workers.Zygote(loaded.store, loaded.path), config.workers)
-        del loaded
+        self.executor: Executor
+        self.dump_sha256: str | None = None
+        if config.remote is None:
+            assert config.data is not None
+            loaded = store.load(config.data, config.store_dir)
+            self.dump_sha256 = loaded.dump_sha256
+            # Fork the zygote now, while this process is still single-threaded.
+            self.executor = workers.Pool(workers.Zygote(loaded.store, loaded.path), config.workers)
+            del loaded
+        else:
+            flavour = probe(config.remote)  # one-line RemoteError when unreachable
+            self.executor = RemoteExecutor(config.remote, config.workers, flavour)
+        self._refresher: asyncio.Task[None] | None = None
         self.index = canned.NameIndex([])
         self.stats: dict[str, int] = {}
         self.class_partition: list[tuple[str, int]] = []
@@ -75,11 +90,27 @@ class Backend:
     # -- life cycle ------------------------------------------------------------------
 
     async def start(self) -> None:
-        await self.pool.start()
+        await self.executor.start()
         await self.refresh()
+        if isinstance(self.executor, RemoteExecutor) and self.config.refresh > 0:
+            self._refresher = asyncio.get_running_loop().create_task(self._refresh_every())
 
     async def close(self) -> None:
-        await self.pool.close()
+        if self._refresher is not None:
+            self._refresher.cancel()
+        await self.executor.close()
+
+    async def _refresh_every(self) -> None:
+        """A remote store can change behind our back (``jiceng load``, other writers):
+        drop cached answers and re-read names and counts now and then."""
+        assert isinstance(self.executor, RemoteExecutor)
+        while True:
+            await asyncio.sleep(self.config.refresh)
+            self.executor.invalidate()
+            try:
+                await self.refresh()
+            except ServiceError as exc:
+                log.warning("refreshing from the remote store failed: %s", exc.message)
 
     async def refresh(self) -> None:
         """Recompute what depends on the graph (after start-up and after updates)."""
@@ -98,7 +129,7 @@ class Backend:
 
     @property
     def generation(self) -> int:
-        return self.pool.generation
+        return self.executor.generation
 
     # -- running jobs ------------------------------------------------------------------
 
@@ -118,14 +149,7 @@ class Backend:
 
     async def run(self, job: dict[str, Any], timeout: float | None = None) -> dict[str, Any]:
         limit = self.config.timeout if timeout is None else timeout
-        try:
-            reply = await self.pool.run(job, limit)
-        except workers.QueryTimeout as exc:
-            raise ServiceError(503, f"{exc}; the query was stopped", {"Retry-After": "1"}) from None
-        except workers.PoolBusy as exc:
-            raise ServiceError(503, f"server busy: {exc}", {"Retry-After": "1"}) from None
-        except workers.WorkerDied as exc:
-            raise ServiceError(500, str(exc)) from None
+        reply = await _answered(self.executor.run(job, limit))
         if reply.get("status", 200) != 200:
             raise ServiceError(reply["status"], reply.get("error", "query failed"))
         return reply
@@ -139,8 +163,12 @@ class Backend:
         return reply["vars"], reply["rows"]
 
     async def update(self, text: str) -> None:
-        reply = await self.pool.update({"kind": "update", "update": text}, self.config.timeout)
-        await self.refresh()
+        try:
+            reply = await _answered(
+                self.executor.update({"kind": "update", "update": text}, self.config.timeout)
+            )
+        finally:
+            await self.refresh()
         if reply.get("status", 200) != 200:
             raise ServiceError(reply["status"], reply.get("error", "update failed"))
 
@@ -163,3 +191,15 @@ class Backend:
             _, old = self._cache.popitem(last=False)
             size -= len(old.body)
         return entry
+
+
+async def _answered(call: Any) -> Reply:
+    """Await an executor call, turning its exceptions into HTTP answers."""
+    try:
+        return await call
+    except QueryTimeout as exc:
+        raise ServiceError(503, f"{exc}; the query was stopped", {"Retry-After": "1"}) from None
+    except PoolBusy as exc:
+        raise ServiceError(503, f"server busy: {exc}", {"Retry-After": "1"}) from None
+    except WorkerDied as exc:
+        raise ServiceError(500, str(exc)) from None

@@ -37,7 +37,15 @@ def load_store(path: Path) -> ox.Store:
         store.bulk_load(path=str(path), format=fmt)
     except (SyntaxError, ValueError, OSError) as exc:
         raise QueryError(f"{path}: cannot parse: {exc}") from None
+    union_into_default(store)
     return store
+
+
+def union_into_default(store: ox.Store) -> None:
+    """A TriG/N-Quads dump keeps each article in its own graph; queries (and the canned
+    ones) read the default graph, so it gets the union.  Called before the ontology is
+    loaded, so the ontology's graph stays out of it.  A no-op for triple dumps."""
+    store.update("INSERT { ?s ?p ?o } WHERE { GRAPH ?g { ?s ?p ?o } }")
 
 
 def _term_text(term: ox.Term | None) -> str:

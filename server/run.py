@@ -5,40 +5,98 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 import uvicorn
 
 from server.offline import QueryError
 
+BACKENDS = ("embedded", "sparql")
+
 
 def serve(
-    data: Path,
+    data: Path | None,
     host: str = "127.0.0.1",
     port: int = 8000,
     store_dir: Path | None = None,
     update_token: str | None = None,
     timeout: float = 10.0,
     max_rows: int = 10000,
+    backend: str = "embedded",
+    endpoint: str | None = None,
+    update_endpoint: str | None = None,
+    graph_store: str | None = None,
+    default_graph: str | None = None,
+    refresh: float = 60.0,
 ) -> None:
-    """Load the dump and serve it until interrupted.
+    """Load the dump (or reach the remote store) and serve it until interrupted.
 
-    A dump that cannot be loaded ends the process with a one-line message on
-    stderr and exit status 2 (no traceback).
+    ``backend="sparql"`` serves the store at ``endpoint`` instead of ``data``.  A dump
+    that cannot be loaded or a remote that cannot be reached ends the process with a
+    one-line message on stderr and exit status 2 (no traceback).
     """
     from server.app import create_app
+    from server.remote import RemoteConfig
 
+    remote = None
+    if backend == "sparql":
+        if not endpoint:
+            _die("--backend sparql needs --endpoint URL")
+        if store_dir:
+            _die("--store is for the embedded backend; the remote store keeps its own data")
+        remote = RemoteConfig(
+            endpoint=endpoint,
+            update_endpoint=update_endpoint or None,
+            graph_store=graph_store or None,
+            default_graph=default_graph or None,
+        )
+    elif backend != "embedded":
+        _die(f"unknown backend {backend!r} (use {' or '.join(BACKENDS)})")
+    elif endpoint or update_endpoint or graph_store:
+        _die("--endpoint, --update-endpoint and --graph-store need --backend sparql")
     try:
         app = create_app(
-            Path(data),
+            Path(data) if remote is None and data is not None else None,
             store_dir=store_dir,
             update_token=update_token,
             timeout=timeout,
             max_rows=max_rows,
+            remote=remote,
+            refresh=refresh,
         )
     except QueryError as exc:
-        print(f"jiceng serve: error: {exc}", file=sys.stderr)
-        raise SystemExit(2) from None
+        _die(str(exc))
     uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+
+
+def _die(message: str) -> NoReturn:
+    print(f"jiceng serve: error: {message}", file=sys.stderr)
+    raise SystemExit(2)
+
+
+def add_remote_arguments(ap: argparse.ArgumentParser) -> None:
+    """The remote-backend options, shared by ``jiceng serve`` and ``python -m server.run``."""
+    ap.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        default="embedded",
+        help="embedded pyoxigraph store (default) or a remote SPARQL 1.1 store",
+    )
+    ap.add_argument("--endpoint", help="remote SPARQL query endpoint (--backend sparql)")
+    ap.add_argument("--update-endpoint", help="remote SPARQL update endpoint (with a token)")
+    ap.add_argument("--graph-store", help="remote Graph Store Protocol endpoint (for dumps)")
+    ap.add_argument(
+        "--default-graph",
+        metavar="IRI",
+        help="remote graph holding the data, sent as default-graph-uri",
+    )
+    ap.add_argument(
+        "--refresh",
+        type=float,
+        default=60.0,
+        metavar="S",
+        help="remote: re-read names and counts every S seconds (0: never)",
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -50,6 +108,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--update-token", default=None)
     ap.add_argument("--timeout", type=float, default=10.0)
     ap.add_argument("--max-rows", type=int, default=10000)
+    add_remote_arguments(ap)
     args = ap.parse_args(argv)
     serve(**vars(args))
 

@@ -95,3 +95,8 @@ def query_form(text: str) -> str | None:
     """SELECT, CONSTRUCT, DESCRIBE or ASK (first keyword outside comments/strings)."""
     m = _FORM.search(mask(text))
     return m.group(1).upper() if m else None
+
+
+def mentions_keyword(text: str, word: str) -> bool:
+    """True when ``word`` (e.g. FROM) is used as a keyword outside comments, strings, IRIs."""
+    return _keyword(mask(unescape_codepoints(text)), word) is not None

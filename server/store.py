@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pyoxigraph as ox
 
-from server.offline import _FORMATS, QueryError
+from server.offline import _FORMATS, QueryError, union_into_default
 
 ONTOLOGY_DIR = Path(__file__).resolve().parents[1] / "ontology"
 ONTOLOGY_GRAPH = "https://w3id.org/jiceng/ontology"
@@ -59,6 +59,7 @@ def _load_into(store: ox.Store, data: Path, ontology: Path | None) -> None:
     except (SyntaxError, ValueError, OSError) as exc:
         msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise StoreError(f"{data}: cannot parse: {msg}") from None
+    union_into_default(store)
     if ontology is not None:
         try:
             store.bulk_load(

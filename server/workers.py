@@ -29,20 +29,11 @@ from typing import Any
 import pyoxigraph as ox
 
 from server import jobs
+from server.executor import PoolBusy, QueryTimeout, WorkerDied
+
+__all__ = ["Pool", "PoolBusy", "QueryTimeout", "WorkerDied", "Zygote"]
 
 _LEN = struct.Struct("!I")
-
-
-class QueryTimeout(Exception):
-    """The query ran past its time limit; its worker was killed."""
-
-
-class PoolBusy(Exception):
-    """No worker became free within the time limit."""
-
-
-class WorkerDied(Exception):
-    """A worker exited while running a job (e.g. out of memory)."""
 
 
 # -- blocking framing (zygote / worker side) ------------------------------------------
@@ -232,7 +223,7 @@ class _Worker:
 
 
 class Pool:
-    """Asyncio-side pool: ``await pool.run(job, timeout)``."""
+    """Asyncio-side pool: ``await pool.run(job, timeout)``; the embedded ``Executor``."""
 
     def __init__(self, zygote: Zygote, size: int) -> None:
         self.zygote = zygote
