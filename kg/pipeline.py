@@ -53,7 +53,10 @@ class Extractor:
     def analyse_many(self, texts: list[str]) -> list[Analysis]:
         # The tokenizer segments a batch in one pass, far faster than one call per sentence.
         out = []
-        for doc in self.nlp.pipe(texts):
+        # spaCy's Language.pipe tokenizes text by text; the tokenizer's own pipe batches.
+        for doc in self.nlp.tokenizer.pipe(texts):
+            for _, component in self.nlp.pipeline:
+                doc = component(doc)
             tokens = [(t.idx, t.idx + len(t.text)) for t in doc if not t.is_space]
             spans = doc.spans["gazetteer"]
             out.append((tokens, [(s.start_char, s.end_char, s.label_, s.kb_id_) for s in spans]))
