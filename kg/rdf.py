@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 from collections import defaultdict
+from collections.abc import Iterator
 from pathlib import Path
 
 from rdflib import RDF, RDFS, XSD, Graph, Literal, Namespace, URIRef
@@ -44,13 +45,36 @@ def _zh(text: str) -> Literal:
     return Literal(text, lang="zh")
 
 
-class DumpGraph(Graph):
-    """The union graph (what triple formats write), plus the triples of each named graph."""
+class DumpGraph:
+    """The union graph (what triple formats write), plus the triples of each named graph.
+
+    A plain set of rdflib terms, not an rdflib Graph: the writers in kg/formats.py only
+    iterate it, and a Graph's indexes cost more than everything else in building it.
+    """
 
     def __init__(self, base: str = iris.RESOURCE) -> None:
-        super().__init__()
         self.base = base
+        self.triples: set[Triple] = set()
         self.named: dict[URIRef, set[Triple]] = defaultdict(set)
+        self.prefixes: dict[str, str] = {}
+
+    def add(self, triple: Triple) -> None:
+        self.triples.add(triple)
+
+    def bind(self, prefix: str, namespace: str) -> None:
+        self.prefixes[prefix] = str(namespace)
+
+    def namespaces(self) -> Iterator[tuple[str, URIRef]]:
+        return ((k, URIRef(v)) for k, v in self.prefixes.items())
+
+    def __iter__(self) -> Iterator[Triple]:
+        return iter(self.triples)
+
+    def __len__(self) -> int:
+        return len(self.triples)
+
+    def __contains__(self, triple: Triple) -> bool:
+        return triple in self.triples
 
 
 class _Writer:
