@@ -62,9 +62,6 @@ class Extractor:
             out.append((tokens, [(s.start_char, s.end_char, s.label_, s.kb_id_) for s in spans]))
         return out
 
-    def tokens(self, text: str) -> list[tuple[int, int]]:
-        return self.analyse(text)[0]
-
     def analyse_document(self, doc: Document) -> list[Analysis]:
         """Segment and match each sentence once; both recognition passes reuse it."""
         return self.analyse_many([s.text for s in doc.sentences])

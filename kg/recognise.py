@@ -53,7 +53,6 @@ class Rules:
     generic_places: frozenset[str]
     generic_org_heads: frozenset[str]
     org_stop: frozenset[str]
-    max_form_len: int
 
 
 @lru_cache(maxsize=1)
@@ -90,7 +89,6 @@ def load_rules() -> Rules:
         generic_places=frozenset(raw["generic_place_names"]),
         generic_org_heads=frozenset(raw["generic_organisation_heads"]),
         org_stop=frozenset(raw["organisation_stop_tokens"]),
-        max_form_len=max(len(f) for f in gaz.forms),
     )
 
 
@@ -143,34 +141,6 @@ def _ruler_places(matches: list[tuple[int, int, str, str]], rules: Rules) -> lis
     for start, end, cls, codes in matches:
         name = rules.gazetteer.divisions[codes.split("|")[0]].name
         out.append(_Span(start, end, cls, "gazetteer", codes, name, prio=3))
-    return out
-
-
-def _gazetteer_places(text: str, starts: set[int], rules: Rules) -> list[_Span]:
-    """Longest-match scan for gazetteer forms (without a spaCy pipeline at hand)."""
-    gaz = rules.gazetteer
-    out = []
-    i, n = 0, len(text)
-    while i < n:
-        found = None
-        for j in range(min(n, i + rules.max_form_len), i + 1, -1):
-            form = text[i:j]
-            if form in gaz.forms:
-                found = (j, form)
-                break
-        if found is None:
-            i += 1
-            continue
-        j, form = found
-        divs = gaz.lookup(form)
-        cls = divs[0].cls
-        # Village-level names are short and common: only at a word start.
-        if cls in ("Community", "Village") and i not in starts:
-            i += 1
-            continue
-        codes = "|".join(d.code for d in divs)
-        out.append(_Span(i, j, cls, "gazetteer", codes, divs[0].name, prio=3))
-        i = j
     return out
 
 
@@ -816,17 +786,13 @@ def recognise(
     ``known_programmes`` are programme names found elsewhere in the corpus (a quoted
     name is a programme everywhere once it is one somewhere); ``document_codes`` are
     the divisions the document names in full, which a bare "莲湖" may then abbreviate.
-    ``gazetteer`` holds the span ruler's matches; without it the text is scanned here.
+    ``gazetteer`` holds the span ruler's matches (kg/components.py).
     """
     rules = rules or load_rules()
     text = sentence.text
-    starts = {s for s, _ in tokens}
     quotes = _quoted_spans(text)
 
-    if gazetteer is None:
-        gaz = _gazetteer_places(text, starts, rules)
-    else:
-        gaz = _ruler_places(gazetteer, rules)
+    gaz = _ruler_places(gazetteer or [], rules)
     gaz += _short_form_places(text, rules, gaz)
     places = _choose(gaz)
     places = _choose(places + _suffix_places(text, tokens, rules, places, quotes))
