@@ -456,7 +456,7 @@ def _clean(raw: str, p: _Unit, R: Rules) -> _Clean:
     A whitespace run is dropped when it touches CJK text on either side (column
     padding, 全市 202个), kept as one " " between Latin/digit tokens, and kept as
     one " " inside a heading line, where it separates title from name
-    (党委书记 马东亮).  A run containing a line break follows the body rule.
+    (党委书记 张三).  A run containing a line break follows the body rule.
     Punctuation is normalised first, so "挑”, 1479" loses its space too.
     """
     chars, offsets, breaks = _collapse_spaces(raw, _raw_indices(p))

@@ -570,11 +570,11 @@ def _people(text: str, tokens: list[tuple[int, int]], rules: Rules) -> list[_Spa
     for ts, te in tokens:
         if lexicon.tag(text[ts:te]) == "nrfg" and _is_surname_at(text, ts, rules) and te - ts >= 2:
             out.append(_Span(ts, te, "Person", "person.lexicon", prio=1))
-    # A heading or byline "…党委书记 马东亮": a title, a space, a name ending the line.
+    # A heading or byline "…党委书记 张三": a title, a space, a name ending the line.
     for m in rules.title_line_re.finditer(text):
         if _is_surname_at(text, m.start(1), rules):
             out.append(_Span(m.start(1), m.end(1), "Person", "person.title_line", prio=3))
-    # A quoted nickname right before a name: “警界花木兰”刘成晓.
+    # A quoted nickname right before a name: “警界花木兰”王五.
     for m in re.finditer(r"[”」](?=[\u4e00-\u9fff])", text):
         end = _name_end(text, m.end(), tokens, rules)
         if end is None or lexicon.tag(text[m.end() : end]) is not None:

@@ -78,7 +78,7 @@ def _owner_place(org: Mention, mentions: list[Mention]) -> Mention | None:
 
 
 def secretaries(sentence: Sentence, mentions: list[Mention], ctx: Context) -> list[Fact]:
-    """ "城关乡党委书记 马东亮": a party organisation, a secretary title, then a name."""
+    """ "城关乡党委书记 张三": a party organisation, a secretary title, then a name."""
     rules = load_relate_rules()["secretary"]
     out = []
     text = sentence.text
@@ -270,7 +270,7 @@ def _stat(sentence, start, end, measure, number, mult, qual, unit, rules, ctx, m
 def _update_context(sentence: Sentence, mentions: list[Mention], ctx: Context) -> None:
     window = load_relate_rules()["subject_window"]
     text = sentence.text
-    # A heading byline "…党工委书记 马东亮" starts a section about that unit.
+    # A heading byline "…党工委书记 张三" starts a section about that unit.
     people = [m for m in mentions if m.label == "Person" and m.rule == "person.title_line"]
     if people:
         units = [m for m in _places(mentions) if m.end <= people[0].start and
