@@ -13,6 +13,7 @@ from rdflib import Graph
 
 from kg import iri as iris
 from kg.ingest import IngestError, ingest_file
+from kg.lexicon import load_lexicon
 from kg.model import Document, Extraction, Mention
 from kg.rdf import to_graph
 from kg.recognise import load_rules, norm_name, recognise, user_words
@@ -45,6 +46,7 @@ class Extractor:
         self.rules = load_rules()
         self.nlp = make_nlp(user_words(self.rules))
         self.nlp.add_pipe("jiceng_gazetteer")
+        load_lexicon()  # a model too: load it with the others, not on the first word
 
     def analyse(self, text: str) -> Analysis:
         """Tokens and gazetteer matches of one sentence, as character spans."""
