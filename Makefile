@@ -28,6 +28,19 @@ eval: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_build.py
 
+# Serving and scale benchmarks (benchmarks/README.md).  bench-serve drives the servers
+# with Debian's wrk, installed here when missing and root (one apt-get update).
+.PHONY: bench-serve bench-scale
+bench-serve: build
+	@command -v wrk >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; \
+	  else echo "bench-serve needs wrk (apt-get install wrk)"; exit 1; fi; }
+	$(BIN)/python benchmarks/bench_serve.py
+
+bench-scale: build
+	$(BIN)/python benchmarks/bench_scale.py
+
 # pkuseg 0.0.25 ships only as an sdist that needs numpy and Cython at build time,
 # hence its own step without build isolation.
 $(STAMP): pyproject.toml

@@ -11,6 +11,7 @@ need stable output must give them stable labels (``stable_bnodes``).
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections import defaultdict
@@ -62,6 +63,7 @@ def _datatype(lit: Literal) -> URIRef | None:
     return None if lit.language or lit.datatype in (None, XSD.string) else lit.datatype
 
 
+@functools.lru_cache(maxsize=1 << 20)  # the same IRIs recur in thousands of triples
 def nt_term(term: Term) -> str:
     """A term in N-Triples syntax (also valid Turtle, TriG and N-Quads)."""
     if isinstance(term, URIRef):
@@ -133,6 +135,7 @@ class _Names:
         # longest namespace first, so jc: wins over a shorter namespace that also matches
         self.prefixes = sorted(prefixes.items(), key=lambda kv: (-len(kv[1]), kv[0]))
         self.used: set[str] = set()
+        self._written: dict[Term, str] = {}  # each term is spelled once, then looked up
 
     def qname(self, iri: str) -> tuple[str, str] | None:
         for prefix, ns in self.prefixes:
@@ -148,6 +151,12 @@ class _Names:
         return f"{q[0]}:{q[1]}"
 
     def term(self, term: Term) -> str:
+        written = self._written.get(term)
+        if written is None:
+            written = self._written[term] = self._term(term)
+        return written
+
+    def _term(self, term: Term) -> str:
         if isinstance(term, URIRef):
             return self.iri(term)
         if isinstance(term, Literal) and not term.language:
@@ -177,13 +186,13 @@ def _blocks(triples: Iterable[Triple], names: _Names) -> list[str]:
         preds = sorted(by_subject[s], key=lambda p: (p != RDF.type, nt_term(p)))
         parts = []
         for p in preds:
-            verb = "a" if p == RDF.type else names.iri(p)
+            verb = "a" if p == RDF.type else names.term(p)
             objs = [names.term(o) for o in sorted(by_subject[s][p], key=nt_term)]
             line = f"{verb} " + ", ".join(objs)
             if len(line) > 90 and len(objs) > 1:  # one object a line, as people write it
                 line = f"{verb} " + ",\n        ".join(objs)
             parts.append(line)
-        subject = names.iri(s) if isinstance(s, URIRef) else nt_term(s)
+        subject = names.term(s) if isinstance(s, URIRef) else nt_term(s)
         blocks.append(subject + " " + " ;\n    ".join(parts) + " .\n")
     return blocks
 
