@@ -241,7 +241,18 @@ def _trim_measure(measure: str, leading: bool = True) -> str:
         measure = re.sub(r"^(?:有|和|并|达到|达|为|是)", "", measure)
     else:
         measure = re.split("|".join(rules["measure_tail_cut"]), measure)[0]
-    return measure.strip("（）、")
+    return _balanced(measure.strip("、"))
+
+
+def _balanced(text: str) -> str:
+    """Drop a bracket that lost its partner when the phrase was cut: "乡镇（街道）" stays."""
+    while text.endswith("（") or (text.endswith("）") and text.count("（") < text.count("）")):
+        text = text[:-1]
+    while text.startswith("）") or (text.startswith("（") and text.count("（") > text.count("）")):
+        text = text[1:]
+    if text.count("（") > text.count("）"):
+        text += "）"  # "村（社区" cut before its closing bracket
+    return text
 
 
 def _stat(sentence, start, end, measure, number, mult, qual, unit, rules, ctx, mentions):

@@ -145,6 +145,8 @@ class _Resolver:
             elif f.predicate == "about":
                 values = dict(f.extra)
                 kg.statistics[s] = values
+                # "组建党员突击队4200多支", not just "4200多支"
+                kg.entities[s].label = values["measure"] + f.subject.text
                 o = key_iri[self.keys[f.object]] if isinstance(f.object, Mention) else None
                 kg.facts.append(ResolvedFact(s, "about", o, f, doc_id))
             elif isinstance(f.object, Mention):
