@@ -66,7 +66,10 @@ if __name__ != "__main__":
     from spacy.tokens import Doc
     from spacy.vocab import Vocab
 
+try:
     from kg.cache import cache_root
+except ImportError:  # the cache-building child runs this file as a bare script: no need
+    cache_root = None  # type: ignore[assignment]
 
 __all__ = [
     "Segmenter",
