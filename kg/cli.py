@@ -311,6 +311,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         graph_store=args.graph_store,
         default_graph=args.default_graph,
         refresh=args.refresh,
+        reload_dirs=[Path(d) for d in args.reload_dir],
     )
     return 0
 
@@ -390,6 +391,8 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--default-graph", metavar="IRI", help="remote graph holding the data")
     r.add_argument("--refresh", type=float, default=60.0, metavar="S",
                    help="remote: re-read names and counts every S seconds (0: never)")  # fmt: skip
+    r.add_argument("--reload-dir", action="append", default=[], metavar="DIR",
+                   help="POST /admin/reload?data=FILE may load dumps under DIR")  # fmt: skip
     r.set_defaults(func=cmd_serve)
 
     ld = sub.add_parser("load", help="push a dump into a store (SPARQL Graph Store Protocol)")

@@ -11,8 +11,10 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import PlainTextResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Receive, Scope, Send
 
-from server import canned_http, pages, sparql
+from server import admin, canned_http, openapi, pages, sparql
 from server.backend import Backend, Config, ServiceError
 from server.remote import RemoteConfig, RemoteError
 
@@ -30,12 +32,13 @@ def create_app(
     queries_dir: Path | None = None,
     remote: RemoteConfig | None = None,
     refresh: float = 60.0,
+    reload_dirs: list[Path] | None = None,
 ) -> FastAPI:
     """Load ``data`` (+ ontology), or reach the ``remote`` store, and build the app.
 
     Raises ``StoreError`` for a bad dump, ``RemoteError`` for an unusable remote (both
     ``QueryError``: one line).  Call this before starting threads: it forks the
-    query-worker zygote.
+    nursery that every query-worker zygote is forked from (``processes.py``).
     """
     if remote is not None and update_token and not remote.update_endpoint:
         raise RemoteError("--update-token with --backend sparql needs --update-endpoint")
@@ -49,6 +52,7 @@ def create_app(
         workers=workers or max(2, os.cpu_count() or 2),
         remote=remote,
         refresh=refresh,
+        reload_dirs=[Path(d) for d in reload_dirs or []],
     )
     if queries_dir is not None:
         config.queries_dir = Path(queries_dir)
@@ -69,6 +73,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.backend = backend
+    app.add_middleware(PinGraph, backend=backend)
     app.add_middleware(
         CORSMiddleware,
         allow_origins=["*"],
@@ -81,6 +86,14 @@ def create_app(
     async def service_error(request: Request, exc: ServiceError) -> Response:
         return PlainTextResponse(exc.message + "\n", status_code=exc.status, headers=exc.headers)
 
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        # Starlette's own answers (no such route, wrong method) in the same plain text
+        # as every other error, not a JSON body no route documents.
+        return PlainTextResponse(
+            f"{exc.detail}\n", status_code=exc.status_code, headers=exc.headers
+        )
+
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> Response:
         first = exc.errors()[0] if exc.errors() else {}
@@ -90,7 +103,25 @@ def create_app(
         )
 
     app.include_router(sparql.router)
+    app.include_router(admin.router)
     canned_http.install(app, backend.queries)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    openapi.install(app, set(backend.queries))
     return app
+
+
+class PinGraph:
+    """ASGI middleware: each HTTP request runs on the graph current when it arrived
+    (``Backend.pinned``), however long it takes and whatever reloads meanwhile."""
+
+    def __init__(self, app: ASGIApp, backend: Backend) -> None:
+        self.app = app
+        self.backend = backend
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        with self.backend.pinned():
+            await self.app(scope, receive, send)

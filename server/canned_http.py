@@ -130,7 +130,7 @@ def _endpoint(cq: canned.CannedQuery, ext: str | None):
         for p in cq.params:
             extra: dict[str, Any] = {}
             if p.enum:
-                extra["enum"] = p.enum
+                extra["enum"] = p.enum if p.required else ["", *p.enum]  # "": any
             if p.classes and p.type in canned.ENTITY_KINDS:
                 extra["x-jiceng-classes"] = p.classes
             desc = p.description or p.name
@@ -181,9 +181,10 @@ def install(app: FastAPI, queries: dict[str, canned.CannedQuery]) -> None:
     async def list_queries(request: Request, format: str | None = None) -> Response:
         """JSON list (name, summary, parameters, URLs); HTML in a browser."""
         base = str(request.base_url).rstrip("/")
-        if (format or "").lower() == "html" or (
-            not format and conneg.wants_html(request.headers.get("accept"))
-        ):
+        fmt = (format or "").lower()
+        if fmt not in ("", "json", "html"):
+            raise ServiceError(406, "available: json, html")
+        if fmt == "html" or (not fmt and conneg.wants_html(request.headers.get("accept"))):
             return render(request, "queries.html", queries=list(queries.values()))
         data = [describe(cq, base) for cq in queries.values()]
         return Response(
@@ -242,6 +243,7 @@ def _mark_required(app: FastAPI, queries: dict[str, canned.CannedQuery]) -> None
             for prm in op.get("parameters", []):
                 if prm.get("name") in required:
                     prm["required"] = True
+                    prm["schema"] = {"type": "string", "minLength": 1}  # "" means unset
         app.openapi_schema = schema
         return schema
 

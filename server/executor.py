@@ -41,8 +41,19 @@ class Executor(Protocol):
 
     async def close(self) -> None: ...
 
-    async def run(self, job: Job, timeout: float) -> Reply:
-        """Run a query/rows/dump job; raise QueryTimeout, PoolBusy or WorkerDied."""
+    def lease(self) -> Any:
+        """A handle on the graph now being served (embedded: a worker generation)."""
+        ...
+
+    def pin(self, lease: Any) -> None:
+        """Keep ``lease``'s graph alive for a request (released with ``unpin``)."""
+        ...
+
+    def unpin(self, lease: Any) -> None: ...
+
+    async def run(self, job: Job, timeout: float, lease: Any = None) -> Reply:
+        """Run a query/rows/dump job on ``lease``'s graph (default: the current one);
+        raise QueryTimeout, PoolBusy or WorkerDied."""
         ...
 
     async def update(self, job: Job, timeout: float) -> Reply:

@@ -29,7 +29,7 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 import httpx
 import pyoxigraph as ox
 
-from server import jobs, results, sparqltext, workers
+from server import jobs, processes, results, sparqltext, workers
 from server.executor import Job, PoolBusy, QueryTimeout, Reply
 from server.offline import QueryError
 
@@ -181,12 +181,14 @@ def parse_results(media: str, body: bytes) -> Any:
 class RemoteExecutor:
     """``Executor`` over HTTP (see ``executor.py``)."""
 
-    def __init__(self, config: RemoteConfig, checkers: int, flavour: str = "") -> None:
+    def __init__(
+        self, config: RemoteConfig, checkers: int, flavour: str, nursery: processes.Nursery
+    ) -> None:
         self.config = config
         self.flavour = flavour
         self._generation = 0
-        # Forked now, while the process is single-threaded (like the embedded zygote).
-        self._checks = workers.Pool(workers.Zygote(ox.Store(), None), checkers)
+        # Checkers: workers holding an empty store, forked like the embedded backend's.
+        self._checks = workers.Pool(nursery.zygote(None), checkers)
         self._slots = asyncio.Semaphore(config.connections)
         self._client: httpx.AsyncClient | None = None
         self._endpoint, self._auth = split_credentials(config.endpoint)
@@ -200,6 +202,15 @@ class RemoteExecutor:
     @property
     def generation(self) -> int:
         return self._generation
+
+    def lease(self) -> None:
+        return None  # one store, changed in place: nothing to pin
+
+    def pin(self, lease: Any) -> None:
+        pass
+
+    def unpin(self, lease: Any) -> None:
+        pass
 
     def invalidate(self) -> None:
         """The remote may have changed behind our back (a load, another writer)."""
@@ -217,7 +228,7 @@ class RemoteExecutor:
 
     # -- jobs ------------------------------------------------------------------------------
 
-    async def run(self, job: Job, timeout: float) -> Reply:
+    async def run(self, job: Job, timeout: float, lease: Any = None) -> Reply:
         try:
             return await self._run(job, timeout)
         except _Failed as exc:

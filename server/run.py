@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import logging
+import signal
 import sys
 from pathlib import Path
 from typing import NoReturn
@@ -28,6 +31,7 @@ def serve(
     graph_store: str | None = None,
     default_graph: str | None = None,
     refresh: float = 60.0,
+    reload_dirs: list[Path] | None = None,
 ) -> None:
     """Load the dump (or reach the remote store) and serve it until interrupted.
 
@@ -54,6 +58,9 @@ def serve(
         _die(f"unknown backend {backend!r} (use {' or '.join(BACKENDS)})")
     elif endpoint or update_endpoint or graph_store:
         _die("--endpoint, --update-endpoint and --graph-store need --backend sparql")
+    # SIGHUP means "reload" once the server runs; while it loads, not "die".
+    with contextlib.suppress(ValueError):  # not the main thread
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
     try:
         app = create_app(
             Path(data) if remote is None and data is not None else None,
@@ -63,10 +70,32 @@ def serve(
             max_rows=max_rows,
             remote=remote,
             refresh=refresh,
+            reload_dirs=reload_dirs,
         )
     except QueryError as exc:
         _die(str(exc))
-    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+    _log_to_stderr()
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        log_level="warning",
+        access_log=False,
+        # Room for a GET whose ?query= is at the 64 KiB limit once percent-encoded
+        # (h11's default is 16 KiB); anything longer is refused with 400.  (With
+        # httptools installed uvicorn uses it instead, which stops at 64 KiB.)
+        h11_max_incomplete_event_size=256 * 1024,
+    )
+
+
+def _log_to_stderr() -> None:
+    """Reloads (and their failures) are reported as one line each on stderr."""
+    logger = logging.getLogger("jiceng")
+    if not logger.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("jiceng serve: %(levelname)s: %(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
 
 
 def _die(message: str) -> NoReturn:
@@ -99,6 +128,19 @@ def add_remote_arguments(ap: argparse.ArgumentParser) -> None:
     )
 
 
+def add_reload_argument(ap: argparse.ArgumentParser) -> None:
+    """``--reload-dir``, shared by ``jiceng serve`` and ``python -m server.run``."""
+    ap.add_argument(
+        "--reload-dir",
+        action="append",
+        type=Path,
+        default=[],
+        dest="reload_dirs",
+        metavar="DIR",
+        help="POST /admin/reload?data=FILE may load dumps under DIR (repeatable)",
+    )
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(prog="python -m server.run", description=serve.__doc__)
     ap.add_argument("--data", type=Path, default=Path("build/kg.ttl"))
@@ -109,6 +151,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--timeout", type=float, default=10.0)
     ap.add_argument("--max-rows", type=int, default=10000)
     add_remote_arguments(ap)
+    add_reload_argument(ap)
     args = ap.parse_args(argv)
     serve(**vars(args))
 

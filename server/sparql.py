@@ -44,9 +44,7 @@ async def _read_params(request: Request, be: Backend) -> dict[str, list[str]]:
     if request.method != "POST":
         return params
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    body = await request.body()
-    if len(body) > be.config.max_query_bytes + 4096:
-        raise ServiceError(413, f"request body over {be.config.max_query_bytes} bytes")
+    body = await _read_body(request, be.config.max_query_bytes * 3 + 4096)
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError:
@@ -67,6 +65,20 @@ async def _read_params(request: Request, be: Backend) -> dict[str, list[str]]:
     return params
 
 
+async def _read_body(request: Request, limit: int) -> bytes:
+    """The request body, refused (413) as soon as it passes ``limit`` bytes: a client
+    cannot make the server buffer a gigabyte to be told it is too long."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise ServiceError(413, f"request body over {limit} bytes")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise ServiceError(413, f"request body over {limit} bytes")
+    return bytes(body)
+
+
 def _one(params: dict[str, list[str]], name: str) -> str | None:
     values = params.get(name)
     if not values:
@@ -79,6 +91,18 @@ def _one(params: dict[str, list[str]], name: str) -> str | None:
 def _check_length(text: str, be: Backend, what: str) -> None:
     if len(text.encode("utf-8")) > be.config.max_query_bytes:
         raise ServiceError(413, f"{what} longer than {be.config.max_query_bytes} bytes")
+
+
+def _check_nesting(text: str, what: str) -> None:
+    # pyoxigraph recurses once per level; refuse early, with a message, what no real
+    # query needs (workers also have a large stack, so nothing deeper crashes them).
+    depth = sparqltext.nesting_depth(text)
+    if depth > sparqltext.MAX_NESTING:
+        raise ServiceError(
+            400,
+            f"{what} nested {depth} levels deep ({{ }}, ( ) or [ ]); "
+            f"at most {sparqltext.MAX_NESTING} are allowed",
+        )
 
 
 @router.get("/sparql", summary="SPARQL 1.1 Protocol endpoint (GET)")
@@ -111,18 +135,25 @@ async def sparql_endpoint(request: Request) -> Response:
         if request.method != "POST":
             raise ServiceError(400, "SPARQL Update must be sent with POST")
         return await _update(request, be, update)
+    timeout = be.timeout_for(_one(params, "timeout"))  # checked even when unused
+    for name in ("default-graph-uri", "named-graph-uri"):
+        for iri in params.get(name, []):
+            try:
+                ox.NamedNode(iri)
+            except ValueError:
+                raise ServiceError(400, f"{name}: not an absolute IRI: {iri!r}") from None
     if query is None:
         if request.method == "POST":
             raise ServiceError(400, "missing query parameter")
         if conneg.wants_html(request.headers.get("accept")):
             return RedirectResponse("/#editor", status_code=303)
-        return service_description(request, be)
+        return service_description(request, be, _one(params, "format"))
     _check_length(query, be, "query")
+    _check_nesting(query, "query")
     if sparqltext.forbidden_keyword(query):
         raise ServiceError(
             400, "SERVICE is not allowed: this endpoint never makes outbound requests"
         )
-    timeout = be.timeout_for(_one(params, "timeout"))
     job = {
         "kind": "query",
         "query": query,
@@ -142,15 +173,21 @@ async def sparql_endpoint(request: Request) -> Response:
     return Response(reply["body"], headers=headers, media_type=media)
 
 
-async def _update(request: Request, be: Backend, update: str) -> Response:
+def require_token(request: Request, be: Backend, what: str) -> None:
+    """403 unless the request carries ``Authorization: Bearer <the update token>``."""
     token = be.config.update_token
     auth = request.headers.get("authorization", "")
     if not token:
-        raise ServiceError(403, "SPARQL Update is disabled on this server")
+        raise ServiceError(403, f"{what} is disabled on this server")
     given = auth[7:].strip() if auth[:7].lower() == "bearer " else ""
     if not hmac.compare_digest(given.encode(), token.encode()):
-        raise ServiceError(403, "SPARQL Update needs 'Authorization: Bearer <token>'")
+        raise ServiceError(403, f"{what} needs 'Authorization: Bearer <token>'")
+
+
+async def _update(request: Request, be: Backend, update: str) -> Response:
+    require_token(request, be, "SPARQL Update")
     _check_length(update, be, "update")
+    _check_nesting(update, "update")
     bad = sparqltext.forbidden_keyword(update, ("SERVICE", "LOAD"))
     if bad:
         raise ServiceError(
@@ -187,7 +224,7 @@ def _rdf_response(request: Request, turtle: str, fmt: str | None = None) -> Resp
     )
 
 
-def service_description(request: Request, be: Backend) -> Response:
+def service_description(request: Request, be: Backend, fmt: str | None = None) -> Response:
     base = _base_url(request)
     langs = "sd:SPARQL11Query" + (", sd:SPARQL11Update" if be.config.update_token else "")
     result_formats = ", ".join(
@@ -221,7 +258,7 @@ FROM/FROM NAMED select local graphs only."@en ;
             " ;\n    sd:namedGraph",
             ' ;\n    dcterms:description "no ontology loaded" ;\n    sd:namedGraph',
         )
-    return _rdf_response(request, ttl)
+    return _rdf_response(request, ttl, fmt)
 
 
 def void_turtle(base: str, be: Backend) -> str:

@@ -88,6 +88,22 @@ def inject_values(query: str, bindings: dict[str, Term]) -> str:
     return query[: brace + 1] + block + query[brace + 1 :]
 
 
+MAX_NESTING = 128  # brackets of all kinds; real queries stay well under 20
+_BRACKET = re.compile(r"[{}()\[\]]")
+
+
+def nesting_depth(text: str) -> int:
+    """The deepest nesting of ``{ ( [`` outside comments, strings and IRIs."""
+    depth = deepest = 0
+    for m in _BRACKET.finditer(mask(text)):
+        if m.group(0) in "{([":
+            depth += 1
+            deepest = max(deepest, depth)
+        else:
+            depth = max(depth - 1, 0)
+    return deepest
+
+
 _FORM = re.compile(r"(?<![\w?$:\-])(SELECT|CONSTRUCT|DESCRIBE|ASK)(?![\w:\-])", re.IGNORECASE)
 
 

@@ -4,15 +4,18 @@ The dump goes to the default graph; the ontology (``ontology/jiceng.ttl``) goes 
 the named graph ``ONTOLOGY_GRAPH`` so that the data (and ``/dump.ttl``, VoID counts)
 stay exactly what the builder wrote; query the ontology with ``GRAPH <…ontology>``.
 
-An on-disk store (``--store DIR``) records the sha256 of the dump and the ontology in
-``DIR/jiceng-store.json``; a restart with the same files opens it without parsing.
+An on-disk store (``--store DIR``) records the sha256 of the dump and the ontology, and
+which subdirectory holds the RocksDB store, in ``DIR/jiceng-store.json``; a restart (or
+a reload) with the same files opens it without parsing.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -93,19 +96,18 @@ def load(data: Path, store_dir: Path | None = None, ontology: Path | None = None
 
     store_dir = Path(store_dir)
     meta_path = store_dir / META_FILE
-    db = store_dir / _STORE_SUBDIR
     try:
         meta = json.loads(meta_path.read_text("utf-8")) if meta_path.is_file() else {}
     except (OSError, ValueError):
         meta = {}
+    db = store_dir / Path(str(meta.get("db", _STORE_SUBDIR))).name  # never outside DIR
     if db.is_dir() and all(meta.get(k) == v for k, v in key.items()) and meta.get("complete"):
         return Loaded(None, db, key["dump_sha256"], True)
-    # Different (or half-written) content: rebuild from scratch.
-    if db.exists():
-        shutil.rmtree(db)
-    store_dir.mkdir(parents=True, exist_ok=True)
-    meta_path.unlink(missing_ok=True)
+    # Different (or half-written) content: build a new directory beside the current one,
+    # which a running server may still be reading (a reload), then point the metadata at it.
     try:
+        store_dir.mkdir(parents=True, exist_ok=True)
+        db = Path(tempfile.mkdtemp(prefix=_STORE_SUBDIR + "-", dir=store_dir))
         store = ox.Store(str(db))
     except OSError as exc:
         raise StoreError(f"{store_dir}: cannot open store: {exc}") from None
@@ -117,10 +119,18 @@ def load(data: Path, store_dir: Path | None = None, ontology: Path | None = None
         shutil.rmtree(db, ignore_errors=True)
         raise
     del store  # close RocksDB before worker processes open it read-only
-    meta_path.write_text(
-        json.dumps({**key, "dump": str(data.resolve()), "complete": True}, indent=1), "utf-8"
-    )
+    meta = {**key, "dump": str(data.resolve()), "db": db.name, "complete": True}
+    tmp = meta_path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(meta, indent=1), "utf-8")
+    os.replace(tmp, meta_path)  # atomic: a crash leaves the old store or the new one
     return Loaded(None, db, key["dump_sha256"], False)
+
+
+def prune(store_dir: Path, keep: Path) -> None:
+    """Delete the store directories in ``store_dir`` other than ``keep`` (earlier builds)."""
+    for path in Path(store_dir).glob(_STORE_SUBDIR + "*"):
+        if path.is_dir() and path.resolve() != Path(keep).resolve():
+            shutil.rmtree(path, ignore_errors=True)
 
 
 def open_read_only(path: Path) -> ox.Store:

@@ -1,203 +1,38 @@
-"""A pool of query worker processes that can be killed when a query overruns.
+"""The embedded ``Executor``: a pool of query worker processes, one generation per graph.
 
-pyoxigraph cannot cancel a running query, so each query runs in a worker process;
-an overrun worker is SIGKILLed and replaced.  Workers are forked from a *zygote*:
-a single-threaded process forked from the loader right after the store was loaded,
-before any server thread exists.  Forking from it is safe (no locks held by other
-threads) and cheap (the in-memory store is shared copy-on-write).  A disk store is
-instead opened read-only by each worker (RocksDB does not survive a fork).
-
-Wire format on the socketpairs: 4-byte big-endian length + pickle.  Only our own
-processes are at either end.
+Each query runs in a worker process (``processes.py``); one that overruns its time
+limit is SIGKILLed and replaced.  Workers belong to a *generation*: the zygote that
+holds one loaded graph and the workers forked from it.  A reload prepares a new
+generation beside the current one (its zygote loads the new dump, its workers are
+forked), then switches new requests to it in one step; requests already *pinned* to the
+old generation finish there, and the old generation is retired when the last of them
+is done.  So no request fails and none sees half of each graph.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
-import os
+import itertools
 import pickle
-import signal
 import socket
-import struct
-import threading
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
-import pyoxigraph as ox
-
-from server import jobs
 from server.executor import PoolBusy, QueryTimeout, WorkerDied
+from server.processes import _LEN, Zygote, close_fd, kill
 
-__all__ = ["Pool", "PoolBusy", "QueryTimeout", "WorkerDied", "Zygote"]
+__all__ = ["Generation", "Pool", "PoolBusy", "QueryTimeout", "WorkerDied"]
 
-_LEN = struct.Struct("!I")
-
-
-# -- blocking framing (zygote / worker side) ------------------------------------------
-
-
-def _send(sock: socket.socket, obj: Any) -> None:
-    data = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
-    sock.sendall(_LEN.pack(len(data)) + data)
-
-
-def _recv_exact(sock: socket.socket, n: int) -> bytes | None:
-    buf = bytearray()
-    while len(buf) < n:
-        chunk = sock.recv(n - len(buf))
-        if not chunk:
-            return None
-        buf += chunk
-    return bytes(buf)
-
-
-def _recv(sock: socket.socket) -> Any:
-    head = _recv_exact(sock, _LEN.size)
-    if head is None:
-        return None
-    body = _recv_exact(sock, _LEN.unpack(head)[0])
-    return None if body is None else pickle.loads(body)
-
-
-# -- child processes -------------------------------------------------------------------
-
-
-def _die_with_parent() -> None:
-    """Linux: get SIGKILL when the parent dies, so no query outlives the server."""
-    parent = os.getppid()
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        return
-    if os.getppid() != parent:  # the parent died before prctl took effect
-        os._exit(0)
-
-
-def _worker_main(sock: socket.socket, opener: Callable[[], ox.Store]) -> None:
-    store = opener()
-    while True:
-        job = _recv(sock)
-        if job is None:  # the server went away
-            return
-        try:
-            reply = jobs.execute(store, job)
-        except Exception as exc:  # never let a bad job kill the worker silently
-            reply = {"status": 500, "error": f"internal error: {type(exc).__name__}: {exc}"}
-        _send(sock, reply)
-
-
-def _zygote_main(
-    ctrl: socket.socket, opener: Callable[[], ox.Store], update_store: Callable
-) -> None:
-    # Reap killed workers automatically; ignore ^C (the server shuts us down).
-    signal.signal(signal.SIGCHLD, signal.SIG_IGN)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    while True:
-        msg = _recv(ctrl)
-        if msg is None:
-            return
-        if msg[0] == "spawn":
-            parent_end, child_end = socket.socketpair()
-            pid = os.fork()
-            if pid == 0:
-                try:
-                    ctrl.close()
-                    parent_end.close()
-                    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-                    _die_with_parent()
-                    _worker_main(child_end, opener)
-                finally:
-                    os._exit(0)
-            child_end.close()
-            socket.send_fds(ctrl, [_LEN.pack(pid)], [parent_end.fileno()])
-            parent_end.close()
-        elif msg[0] == "update":
-            try:
-                reply = update_store(msg[1])
-            except Exception as exc:
-                reply = {"status": 500, "error": f"update failed: {exc}"}
-            _send(ctrl, reply)
-
-
-class Zygote:
-    """Handle on the zygote process (parent side, blocking calls under a lock)."""
-
-    def __init__(self, store: ox.Store | None, disk_path: Path | None) -> None:
-        if store is not None:
-            opener: Callable[[], ox.Store] = lambda: store  # noqa: E731 - inherited via fork
-
-            def update_store(job: dict[str, Any]) -> dict[str, Any]:
-                return jobs.execute(store, job)
-
-            self.apply_update: Callable[[dict[str, Any]], dict[str, Any]] = self.update
-        else:
-            assert disk_path is not None
-            path = str(disk_path)
-            opener = lambda: ox.Store.read_only(path)  # noqa: E731
-
-            def update_store(job: dict[str, Any]) -> dict[str, Any]:
-                return {"status": 500, "error": "disk stores are updated by the server process"}
-
-            # RocksDB's background threads do not survive fork(): a forked process can
-            # read but not write.  Updates therefore run here, in the server process,
-            # while no worker has the store open (see Pool.update).
-            def apply_update(job: dict[str, Any]) -> dict[str, Any]:
-                rw = ox.Store(path)
-                try:
-                    return jobs.execute(rw, job)
-                finally:
-                    del rw
-
-            self.apply_update = apply_update
-
-        parent_end, child_end = socket.socketpair()
-        pid = os.fork()
-        if pid == 0:
-            try:
-                parent_end.close()
-                _die_with_parent()
-                _zygote_main(child_end, opener, update_store)
-            finally:
-                os._exit(0)
-        child_end.close()
-        self.pid = pid
-        self._ctrl = parent_end
-        self._lock = threading.Lock()
-
-    def spawn(self) -> tuple[int, socket.socket]:
-        with self._lock:
-            _send(self._ctrl, ("spawn",))
-            msg, fds, _flags, _addr = socket.recv_fds(self._ctrl, _LEN.size, 1)
-            if not fds:
-                raise WorkerDied("zygote did not answer")
-            (pid,) = _LEN.unpack(msg)
-            return pid, socket.socket(fileno=fds[0])
-
-    def update(self, job: dict[str, Any]) -> dict[str, Any]:
-        with self._lock:
-            _send(self._ctrl, ("update", job))
-            reply = _recv(self._ctrl)
-            if reply is None:
-                raise WorkerDied("zygote died during an update")
-            return reply
-
-    def close(self) -> None:
-        with contextlib.suppress(OSError):
-            self._ctrl.close()
-        with contextlib.suppress(ProcessLookupError, ChildProcessError):
-            os.kill(self.pid, signal.SIGKILL)
-            os.waitpid(self.pid, 0)
+_numbers = itertools.count(1)
 
 
 class _Worker:
-    def __init__(self, pid: int, sock: socket.socket, generation: int) -> None:
+    def __init__(self, pid: int, sock: socket.socket, pidfd: int | None, epoch: int) -> None:
         self.pid = pid
         self.sock = sock
-        self.generation = generation
+        self.pidfd = pidfd
+        self.epoch = epoch  # the generation's update count when it was forked
         self.reader: asyncio.StreamReader | None = None
         self.writer: asyncio.StreamWriter | None = None
 
@@ -213,115 +48,218 @@ class _Worker:
         body = await self.reader.readexactly(_LEN.unpack(head)[0])
         return pickle.loads(body)
 
+    def alive(self) -> bool:
+        """False once the worker's end of the socket is closed (the process is gone)."""
+        return self.reader is not None and not self.reader.at_eof()
+
     def kill(self) -> None:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(self.pid, signal.SIGKILL)
+        kill(self.pid, self.pidfd)
+        close_fd(self.pidfd)
+        self.pidfd = None
         if self.writer is not None:
             self.writer.close()
         else:
             self.sock.close()
 
 
+class Generation:
+    """One loaded graph: its zygote, its workers, and who is still using it."""
+
+    def __init__(self, zygote: Zygote, size: int) -> None:
+        self.number = next(_numbers)
+        self.zygote = zygote
+        self.size = size
+        self.epoch = 0  # bumped by each update: workers forked before it are stale
+        self.idle: asyncio.Queue[_Worker] = asyncio.Queue()
+        self.workers: set[_Worker] = set()
+        self.pending = 0  # spawns in flight
+        self.pins = 0  # requests (and start-up reads) that must finish on this graph
+        self.retiring = False
+        self.closed = asyncio.Event()
+        self.on_closed: Callable[[], None] | None = None
+
+    async def spawn(self) -> None:
+        if self.closed.is_set():
+            return
+        self.pending += 1
+        epoch = self.epoch
+        try:
+            loop = asyncio.get_running_loop()
+            pid, sock, pidfd = await loop.run_in_executor(None, self.zygote.spawn)
+            w = _Worker(pid, sock, pidfd, epoch)
+            await w.connect()
+        finally:
+            self.pending -= 1
+        if self.closed.is_set() or epoch != self.epoch:  # retired or updated meanwhile
+            w.kill()
+            if not self.closed.is_set():
+                self.top_up()
+            return
+        self.workers.add(w)
+        self.idle.put_nowait(w)
+
+    async def fill(self) -> None:
+        while len(self.workers) + self.pending < self.size and not self.closed.is_set():
+            await self.spawn()
+
+    def top_up(self) -> None:
+        missing = self.size - len(self.workers) - self.pending
+        for _ in range(max(missing, 0)):
+            task = asyncio.get_running_loop().create_task(self.spawn())
+            task.add_done_callback(lambda t: t.cancelled() or t.exception())
+
+    def discard(self, w: _Worker) -> None:
+        w.kill()
+        self.workers.discard(w)
+        if not self.closed.is_set():
+            self.top_up()
+
+    def release(self, w: _Worker) -> None:
+        if w.epoch != self.epoch or self.closed.is_set():
+            self.discard(w)
+        else:
+            self.idle.put_nowait(w)
+
+    def kill_workers(self) -> None:
+        for w in list(self.workers):
+            w.kill()
+        self.workers.clear()
+        while not self.idle.empty():
+            self.idle.get_nowait()
+
+    def close(self) -> None:
+        if self.closed.is_set():
+            return
+        self.closed.set()
+        self.kill_workers()
+        self.zygote.close()
+        if self.on_closed is not None:
+            self.on_closed()
+
+
 class Pool:
     """Asyncio-side pool: ``await pool.run(job, timeout)``; the embedded ``Executor``."""
 
     def __init__(self, zygote: Zygote, size: int) -> None:
-        self.zygote = zygote
         self.size = size
-        self.generation = 0  # bumped by updates; stale workers are replaced
-        self._idle: asyncio.Queue[_Worker] = asyncio.Queue()
-        self._all: set[_Worker] = set()
-        self._update_lock = asyncio.Lock()
-        self._pending = 0  # spawns in flight
-        self._closed = False
+        self.generation = 0  # cache key: bumped by updates and by switching graphs
+        self.current = Generation(zygote, size)
+        self._retiring: set[Generation] = set()
+        self._lock = asyncio.Lock()  # one update at a time
 
     async def start(self) -> None:
-        for _ in range(self.size):
-            await self._spawn()
+        await self.current.fill()
 
-    async def _spawn(self) -> None:
-        if self._closed:
+    # -- generations ---------------------------------------------------------------------
+
+    def lease(self) -> Generation:
+        return self.current
+
+    def pin(self, gen: Generation | None) -> None:
+        if gen is not None:
+            gen.pins += 1
+
+    def unpin(self, gen: Generation | None) -> None:
+        if gen is None:
             return
-        self._pending += 1
+        gen.pins -= 1
+        if gen.retiring and gen.pins <= 0:
+            self._retire_now(gen)
+
+    async def prepare(self, zygote: Zygote) -> Generation:
+        """A new generation with its workers forked, not yet serving."""
+        gen = Generation(zygote, self.size)
         try:
-            loop = asyncio.get_running_loop()
-            pid, sock = await loop.run_in_executor(None, self.zygote.spawn)
-            w = _Worker(pid, sock, self.generation)
-            await w.connect()
-        finally:
-            self._pending -= 1
-        self._all.add(w)
-        self._idle.put_nowait(w)
+            await gen.fill()
+        except BaseException:
+            gen.close()
+            raise
+        return gen
 
-    def _top_up(self) -> None:
-        missing = self.size - len(self._all) - self._pending
-        for _ in range(max(missing, 0)):
-            task = asyncio.get_running_loop().create_task(self._spawn())
-            task.add_done_callback(lambda t: t.cancelled() or t.exception())
+    def switch(self, gen: Generation, on_retired: Callable[[], None] | None = None) -> None:
+        """Serve new requests from ``gen``; the old generation retires once unpinned.
 
-    def _discard(self, w: _Worker) -> None:
-        w.kill()
-        self._all.discard(w)
-        if not self._closed:
-            self._top_up()
+        Synchronous, so no request can start between the switch and its caller's
+        bookkeeping (the name index and counts of the new graph)."""
+        old = self.current
+        self.current = gen
+        self.generation += 1
+        old.retiring = True
+        old.on_closed = on_retired
+        self._retiring.add(old)
+        if old.pins <= 0:
+            self._retire_now(old)
 
-    def _release(self, w: _Worker) -> None:
-        if w.generation != self.generation:
-            self._discard(w)
-        else:
-            self._idle.put_nowait(w)
+    def _retire_now(self, gen: Generation) -> None:
+        self._retiring.discard(gen)
+        gen.close()
 
-    async def run(self, job: dict[str, Any], timeout: float) -> dict[str, Any]:
+    # -- running jobs --------------------------------------------------------------------
+
+    async def run(
+        self, job: dict[str, Any], timeout: float, lease: Generation | None = None
+    ) -> dict[str, Any]:
+        gen = lease if lease is not None and not lease.closed.is_set() else self.current
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        try:
-            w = await asyncio.wait_for(self._idle.get(), timeout)
-        except TimeoutError:
-            raise PoolBusy(f"all query workers stayed busy for {timeout:g} s") from None
+        while True:
+            try:
+                w = await asyncio.wait_for(gen.idle.get(), max(deadline - loop.time(), 0.001))
+            except TimeoutError:
+                raise PoolBusy(f"all query workers stayed busy for {timeout:g} s") from None
+            if w.alive():
+                break
+            gen.discard(w)  # died while idle (OOM killer, a stray signal): not this job's fault
         try:
             reply = await asyncio.wait_for(w.call(job), max(deadline - loop.time(), 0.001))
         except TimeoutError:
-            self._discard(w)
+            gen.discard(w)
             raise QueryTimeout(f"query exceeded the time limit of {timeout:g} s") from None
         except (asyncio.IncompleteReadError, ConnectionError, OSError) as exc:
-            self._discard(w)
+            gen.discard(w)
             raise WorkerDied(f"query worker died: {type(exc).__name__}") from None
         except BaseException:  # cancelled mid-call: the worker's state is unknown
-            self._discard(w)
+            gen.discard(w)
             raise
-        self._release(w)
+        gen.release(w)
         return reply
 
     async def update(self, job: dict[str, Any], timeout: float) -> dict[str, Any]:
-        """Apply an update in the zygote, then replace every worker (fresh snapshot)."""
-        async with self._update_lock:
-            # Take every worker out of service first: a disk store must have no
-            # reader while the zygote writes, and no query should see half a change.
-            taken: list[_Worker] = []
+        """Apply an update to the current graph, then replace its workers (fresh snapshot)."""
+        async with self._lock:
+            gen = self.current
             loop = asyncio.get_running_loop()
             deadline = loop.time() + timeout
-            while len(taken) < len(self._all):
+            if gen.zygote.disk_path is not None:
+                # A disk store must have no reader while it is written: wait for older
+                # generations reading the same directory (a reload of an unchanged dump)
+                # to finish; past the time limit their queries are stopped.
+                for old in list(self._retiring):
+                    if old.zygote.disk_path == gen.zygote.disk_path:
+                        with contextlib.suppress(TimeoutError):
+                            await asyncio.wait_for(
+                                old.closed.wait(), max(deadline - loop.time(), 0.01)
+                            )
+                        self._retire_now(old)
+            # Take every worker out of service first: no query should see half a change.
+            taken = 0
+            while taken < len(gen.workers):
                 try:
-                    taken.append(
-                        await asyncio.wait_for(self._idle.get(), max(deadline - loop.time(), 0.01))
-                    )
+                    await asyncio.wait_for(gen.idle.get(), max(deadline - loop.time(), 0.01))
+                    taken += 1
                 except TimeoutError:
                     break
             # Workers still busy after the wait are killed too (their clients get 503).
-            for w in list(self._all):
-                w.kill()
-            self._all.clear()
+            gen.kill_workers()
             try:
-                reply = await loop.run_in_executor(None, self.zygote.apply_update, job)
+                reply = await loop.run_in_executor(None, gen.zygote.apply_update, job)
             finally:
+                gen.epoch += 1
                 self.generation += 1
-                while len(self._all) + self._pending < self.size:
-                    await self._spawn()
+                await gen.fill()
             return reply
 
     async def close(self) -> None:
-        self._closed = True
-        for w in list(self._all):
-            w.kill()
-        self._all.clear()
-        self.zygote.close()
+        for gen in [self.current, *self._retiring]:
+            gen.close()
+        self._retiring.clear()
