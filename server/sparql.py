@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import re
 from urllib.parse import parse_qs
 
 import pyoxigraph as ox
@@ -163,14 +164,25 @@ async def sparql_endpoint(request: Request) -> Response:
         "accept": request.headers.get("accept"),
         "max_rows": be.config.max_rows,
     }
-    reply = await be.run(job, timeout)
-    headers = {"Vary": "Accept"}
-    if reply["truncated"]:
-        headers[TRUNCATED_HEADER] = "true"
-    media = reply["media_type"]
-    if media.startswith("text/") or media.endswith("json"):
-        media += "; charset=utf-8"
-    return Response(reply["body"], headers=headers, media_type=media)
+    # The graph only changes on an update or a reload (a new cache generation), so an
+    # answer can be served again with its ETag; queries whose answer varies are not kept.
+    key = ("sparql", query, *(tuple(job[k] or ()) for k in ("default_graph", "named_graphs")),
+           job["format"], job["accept"])  # fmt: skip
+    entry = None if _VOLATILE.search(query) else be.cache_get(key)
+    if entry is None:
+        reply = await be.run(job, timeout)
+        extra = {TRUNCATED_HEADER: "true"} if reply["truncated"] else {}
+        media = reply["media_type"]
+        if media.startswith("text/") or media.endswith("json"):
+            media += "; charset=utf-8"
+        entry = be.cache_put(key, media, reply["body"], **extra)
+    return etag_response(
+        request, entry, {"Vary": "Accept", "Access-Control-Expose-Headers": "ETag"}
+    )
+
+
+# Functions whose value changes from one evaluation to the next.
+_VOLATILE = re.compile(r"\b(?:RAND|NOW|UUID|STRUUID|BNODE)\s*\(", re.IGNORECASE)
 
 
 def require_token(request: Request, be: Backend, what: str) -> None:
