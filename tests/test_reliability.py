@@ -16,6 +16,7 @@ from __future__ import annotations
 import csv
 import http.client
 import io
+import itertools
 import os
 import signal
 import threading
@@ -82,8 +83,13 @@ def raw_get(base: str, target: str) -> Raw:
         conn.close()
 
 
+_FRESH = itertools.count()
+
+
 def _streets_ok(url: str) -> None:
-    r = httpx.get(f"{url}/sparql", params={"query": STREETS}, timeout=10)
+    # A new comment each time: a new cache key, so the request really reaches a worker.
+    query = f"{STREETS}\n# request {next(_FRESH)}"
+    r = httpx.get(f"{url}/sparql", params={"query": query}, timeout=10)
     assert r.status_code == 200 and len(r.json()["results"]["bindings"]) == 2, r.text
 
 
