@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 
@@ -20,12 +19,3 @@ def source_key(path: Path) -> str:
     """Changes whenever the source file is replaced (size and mtime, as make does)."""
     st = path.stat()
     return f"{st.st_size}-{st.st_mtime_ns}"
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Concurrent first runs may race: each writes its own temp file, the last rename wins."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data)
-    os.replace(tmp, path)

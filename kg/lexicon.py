@@ -12,7 +12,8 @@ import marshal
 from functools import lru_cache
 from pathlib import Path
 
-from kg.cache import cache_root, source_key, write_atomic
+from kg.cache import cache_root, source_key
+from kg.files import write_atomic
 
 # Parts of speech that can be part of a proper name (ICTCLAS tags as used by jieba).
 NAME_TAGS = frozenset({"ns", "nr", "nrt", "nrfg", "nz", "nt", "j", "n", "s", "b", "ng"})
