@@ -193,23 +193,22 @@ class _Resolver:
 
     def _assign_iris(self, kg: KnowledgeGraph) -> dict[Key, str]:
         keys = sorted(set(self.cls) | {("code", c) for c in self.codes.values()})
-        wanted: dict[Key, tuple[str, str, str]] = {}
+        wanted: dict[Key, tuple[str, str, str, set[str]]] = {}
         for key in keys:
-            label, cls, _ = self._label(key)
+            label, cls, alts = self._label(key)
             if key[0] == "stat":
                 slug = f"{key[1]}-{key[2]}-{key[3]}"
             else:
                 slug = iris.slug(label, cls)
-            wanted[key] = (cls, slug, label)
-        taken = Counter((cls, slug) for cls, slug, _ in wanted.values())
+            wanted[key] = (cls, slug, label, alts)
+        taken = Counter((cls, slug) for cls, slug, _, _ in wanted.values())
         out: dict[Key, str] = {}
         for key in keys:
-            cls, slug, label = wanted[key]
+            cls, slug, label, alts = wanted[key]
             if taken[(cls, slug)] > 1:  # collision-safe: the code, else a hash of the key
                 slug = f"{slug}-{key[1] if key[0] == 'code' else iris.short_hash(*key)}"
             iri = iris.entity_iri(self.base, cls, slug)
             out[key] = iri
-            _, _, alts = self._label(key)
             kg.entities[iri] = Entity(
                 iri=iri, label=label, cls=cls, alt_labels=alts,
                 code=self.codes.get(key), documents=set(self.docs.get(key, ())),
