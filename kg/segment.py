@@ -80,7 +80,7 @@ __all__ = [
     "model_dir",
 ]
 
-FORMAT_VERSION = 2  # bump whenever the cache layout changes
+FORMAT_VERSION = 3  # 3: chunks added by two threads no longer misalign keys and ids
 
 # Node code points: Unicode code points, plus two pseudo code points for pkuseg's classes.
 _NUM = 0x110000  # "**Num"
@@ -608,11 +608,11 @@ class _FeatureTables:
         self.nwx = n_words + 2
         self.bad_cp = np.zeros(_NC, dtype=bool)
         self.bad_cp[[ord(ch) for ch in bad_chars]] = True
-        self.char_keys: list[np.ndarray] = []
-        self.char_ids: list[np.ndarray] = []
+        # (keys, ids) appended as one pair: two threads add chunks at once, and two separate
+        # appends could interleave and misalign keys with ids.
+        self.char_pairs: list[tuple[np.ndarray, np.ndarray]] = []
         self.word_fid = np.full((2, self.nwx), -1, dtype=np.int64)
-        self.ww_keys: list[np.ndarray] = []
-        self.ww_ids: list[np.ndarray] = []
+        self.ww_pairs: list[tuple[np.ndarray, np.ndarray]] = []
         self.dropped: list[int] = []  # counts (list.append is thread-safe)
 
     def add(self, ids: np.ndarray, text: str, keep: np.ndarray) -> None:
@@ -658,8 +658,7 @@ class _FeatureTables:
             ok &= (l2 > 0) & (codes[dot] == ord(".")) & (dot + 1 + l2 == e) & self._valid(cp2)
             key = (t * _NC + cp1) * _NC + cp2
         self.dropped.append(int((~ok).sum()))
-        self.char_keys.append(key[ok])
-        self.char_ids.append(ids[ok])
+        self.char_pairs.append((key[ok], ids[ok]))
 
     def _add_pair(self, t, codes, r, e, ids):
         """``ww.l.A*B``: A, B unigram words (no reachable word contains "*") or "**noWord"."""
@@ -678,8 +677,7 @@ class _FeatureTables:
         ok = (has_star | noword_pre) & (noword_pre | (pre != _NOWORD))
         ok &= post_noword | (post != _NOWORD)
         self.dropped.append(int((~ok).sum()))
-        self.ww_keys.append((t * self.nwx + pre[ok]) * self.nwx + post[ok])
-        self.ww_ids.append(ids[ok])
+        self.ww_pairs.append(((t * self.nwx + pre[ok]) * self.nwx + post[ok], ids[ok]))
 
 
 def build_cache(mdir: Path, dict_path: Path, out: Path) -> None:
@@ -737,8 +735,10 @@ def build_cache(mdir: Path, dict_path: Path, out: Path) -> None:
             pending.append(pool.submit(tables.add, ids, text, nonzero[ids]))
         for job in pending:
             job.result()
-    char_keys, char_ids = np.concatenate(tables.char_keys), np.concatenate(tables.char_ids)
-    ww_keys, ww_ids = np.concatenate(tables.ww_keys), np.concatenate(tables.ww_ids)
+    char_keys = np.concatenate([k for k, _ in tables.char_pairs])
+    char_ids = np.concatenate([i for _, i in tables.char_pairs])
+    ww_keys = np.concatenate([k for k, _ in tables.ww_pairs])
+    ww_ids = np.concatenate([i for _, i in tables.ww_pairs])
     word_fid, n_dropped = tables.word_fid, sum(tables.dropped)
 
     def save(name, arr):

@@ -230,3 +230,15 @@ def test_cache_round_trip(tmp_path, monkeypatch, reference):
     assert seg._model.path == path
     for line in SEED_LINES[:100] + TRICKY:
         assert seg.cut(line) == reference.cut(line)
+
+
+def test_cache_build_is_deterministic(tmp_path, monkeypatch):
+    # The build parses chunks in two threads; a race once misaligned feature keys and ids.
+    built = []
+    for name in ("a", "b"):
+        monkeypatch.setenv("JICENG_CACHE_DIR", str(tmp_path / name))
+        built.append(segment._ensure_cache())
+    files = sorted(p.name for p in built[0].glob("*.npy"))
+    assert files == sorted(p.name for p in built[1].glob("*.npy"))
+    for name in files:
+        assert (built[0] / name).read_bytes() == (built[1] / name).read_bytes(), name
