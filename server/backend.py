@@ -22,7 +22,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from server import canned, processes, store, workers
+from server import canned, processes, store, summary, workers
 from server.executor import Executor, PoolBusy, QueryTimeout, Reply, WorkerDied
 from server.remote import RemoteConfig, RemoteExecutor, probe, split_credentials
 
@@ -111,6 +111,7 @@ class Backend:
             zygote = self.nursery.zygote(config.data, config.store_dir)  # StoreError: 1 line
             if config.store_dir is not None and zygote.disk_path is not None:
                 store.prune(config.store_dir, zygote.disk_path)  # left by earlier builds
+                summary.prune(config.store_dir, zygote.disk_path)
             self.executor = workers.Pool(zygote, config.workers)
             self.current = replace(_EMPTY, data=config.data, dump_sha256=zygote.dump_sha256)
         else:
@@ -164,7 +165,25 @@ class Backend:
         self._cache.clear()
 
     async def _read_graph(self, lease: Any, generation: int) -> Graph:
-        """Name index, counts and partitions, read from the graph behind ``lease``."""
+        """Name index, counts and partitions, read from the graph behind ``lease`` (or,
+        for a disk store, from the summary saved beside it by an earlier start)."""
+        db = _disk_path(lease)
+        if db is None:
+            return await self._query_graph(lease, generation)
+        key = summary.key_for(
+            lease.zygote.dump_sha256,
+            canned.INDEX_QUERY, *STATS_QUERIES.values(), CLASS_PARTITION, PROPERTY_PARTITION,
+            canned.index_version(),
+        )  # fmt: skip
+        saved = summary.load(summary.path_for(db), key)
+        if saved is not None:
+            return Graph(lease, generation, *saved)
+        graph = await self._query_graph(lease, generation)
+        parts = (graph.index, graph.stats, graph.class_partition, graph.property_partition)
+        summary.save(summary.path_for(db), key, parts)
+        return graph
+
+    async def _query_graph(self, lease: Any, generation: int) -> Graph:
         token = _PINNED.set(replace(_EMPTY, lease=lease, generation=generation))
         self.executor.pin(lease)
         try:
@@ -285,6 +304,7 @@ class Backend:
 
         def retired() -> None:  # the old disk store, once no worker reads it any more
             if old_dir is not None and old_dir != new_dir:
+                summary.forget(old_dir)
                 loop.run_in_executor(None, shutil.rmtree, old_dir, True)
 
         # The switch: no await from here on, so no request sees one without the other.
@@ -370,6 +390,9 @@ class Backend:
 
     async def update(self, text: str) -> None:
         async with self._change:
+            db = _disk_path(self.executor.lease())
+            if db is not None:
+                summary.forget(db)  # first: a crash mid-update must not leave it stale
             try:
                 reply = await _answered(
                     self.executor.update({"kind": "update", "update": text}, self.config.timeout)
@@ -400,6 +423,11 @@ class Backend:
             _, old = self._cache.popitem(last=False)
             size -= len(old.body)
         return entry
+
+
+def _disk_path(lease: Any) -> Path | None:
+    """The RocksDB directory behind an embedded generation (None: in memory or remote)."""
+    return lease.zygote.disk_path if isinstance(lease, workers.Generation) else None
 
 
 async def _answered(call: Any) -> Reply:

@@ -23,6 +23,7 @@ rdfs:label / skos:prefLabel / skos:altLabel; ambiguity → ``Ambiguous`` (HTTP 3
 
 from __future__ import annotations
 
+import inspect
 import re
 import unicodedata
 from dataclasses import dataclass, field
@@ -293,6 +294,12 @@ def strip_suffix(name: str) -> str:
         if name.endswith(s) and len(name) - len(s) >= 2:
             return name[: -len(s)]
     return name
+
+
+def index_version() -> str:
+    """Changes whenever the way names are indexed does (a saved index must not outlive it)."""
+    parts = (NameIndex, normalise, strip_suffix)
+    return repr((SUFFIXES, *(inspect.getsource(p) for p in parts)))
 
 
 class NameIndex:

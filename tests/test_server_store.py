@@ -89,6 +89,12 @@ def test_serving_from_disk_store(server_sample_ttl: Path, tmp_path: Path) -> Non
             r = httpx.get(url, params={"query": "SELECT (COUNT(*) AS ?n) { ?s ?p ?o }"})
             n = int(r.json()["results"]["bindings"][0]["n"]["value"])
             assert n == 270 + round_  # the first round's update persisted
+            # The second start reads names and counts from the summary the first one
+            # saved after its update, not the one it saved at start-up.
+            saved = list((tmp_path / "store").glob("jiceng-summary-*.pickle"))
+            assert len(saved) == 1
+            void = httpx.get(server.url + "/.well-known/void").text
+            assert f"void:triples {270 + round_} ;" in void
             if round_ == 0:
                 r = httpx.post(
                     url,
@@ -103,8 +109,39 @@ def test_serving_from_disk_store(server_sample_ttl: Path, tmp_path: Path) -> Non
             assert r.status_code == 503
             r = httpx.get(server.url + "/queries/places.csv")
             assert r.status_code == 200 and "花园路街道" in r.text
+            r = httpx.get(server.url + "/queries/entity.json", params={"name": "花园路街道"})
+            assert r.status_code == 200  # the name index works, queried or read back
         finally:
             stop_server(server)
+
+
+def test_saved_summary_is_used_and_checked(server_sample_ttl: Path, tmp_path: Path) -> None:
+    """A restart answers from the saved summary; one that does not match is recomputed."""
+    import pickle
+
+    data = tmp_path / "kg.ttl"
+    data.write_bytes(server_sample_ttl.read_bytes())
+    server = start_server(data, "--store", str(tmp_path / "store"))
+    stop_server(server)
+    (path,) = (tmp_path / "store").glob("jiceng-summary-*.pickle")
+    key, (index, stats, classes, properties) = pickle.loads(path.read_bytes())
+    assert stats["triples"] == 270 and index.info and classes and properties
+    # Tamper with the counts under the right key: the restart must serve what it read.
+    path.write_bytes(pickle.dumps((key, (index, {**stats, "triples": 12345}, classes, properties))))
+    server = start_server(data, "--store", str(tmp_path / "store"))
+    try:
+        assert "void:triples 12345 ;" in httpx.get(server.url + "/.well-known/void").text
+    finally:
+        stop_server(server)
+    # Under another key (other start-up queries, another dump) or unreadable: recomputed.
+    for content in (pickle.dumps(("other", (index, stats, classes, properties))), b"garbage"):
+        path.write_bytes(content)
+        server = start_server(data, "--store", str(tmp_path / "store"))
+        try:
+            assert "void:triples 270 ;" in httpx.get(server.url + "/.well-known/void").text
+        finally:
+            stop_server(server)
+        assert pickle.loads(path.read_bytes())[0] == key  # and saved again
 
 
 def test_no_process_outlives_a_killed_server(server_sample_ttl: Path) -> None:
