@@ -268,6 +268,7 @@ if body then
 end
 wrk.method = "{method}"
 {headers}
+{unique}
 function done(summary, latency, requests)
   local e = summary.errors
   io.write(string.format(
@@ -277,6 +278,18 @@ function done(summary, latency, requests)
     summary.requests, summary.duration, summary.bytes, e.connect, e.read, e.write,
     e.status, e.timeout, latency:percentile(50), latency:percentile(90),
     latency:percentile(99), latency.mean, latency.max))
+end
+"""
+
+# Each request a text of its own (a comment numbered per thread and request): nothing
+# can be answered from a result cache, on either server.
+UNIQUE = """
+local threads = 0
+function setup(thread) threads = threads + 1; thread:set("id", threads) end
+local n = 0
+function request()
+  n = n + 1
+  return wrk.format(nil, nil, nil, wrk.body .. "\\n# " .. id .. "-" .. n)
 end
 """
 
@@ -295,9 +308,11 @@ class Wrk:
         body: str | None = None,
         headers: dict[str, str] | None = None,
         cpu: dict[str, list[int]] | None = None,
+        unique: bool = False,
     ) -> dict:
         """One measurement; ``cpu`` names groups of server processes whose CPU time per
-        request is reported (where the time goes, not just how much)."""
+        request is reported (where the time goes, not just how much); ``unique``: every
+        request's body is a new text (``UNIQUE``)."""
         self.n += 1
         body_file = "nil"
         if body is not None:
@@ -308,7 +323,10 @@ class Wrk:
             f"wrk.headers[{json.dumps(k)}] = {json.dumps(v)}" for k, v in (headers or {}).items()
         )
         script = self.work / f"m{self.n}.lua"
-        script.write_text(LUA.format(body=body_file, method=method, headers=lines))
+        unique_lua = UNIQUE if unique else ""
+        script.write_text(
+            LUA.format(body=body_file, method=method, headers=lines, unique=unique_lua)
+        )
         cmd = ["wrk", f"-t{self.threads}", f"-c{self.connections}", f"-d{self.duration:g}s"]
         cmd += ["--timeout", "15s", "-s", str(script), url]
         before = {g: [cpu_seconds(p) for p in pids] for g, pids in (cpu or {}).items()}
@@ -623,6 +641,11 @@ def main() -> None:
             lookup["jiceng"] = wrk.run(jc_base + "/sparql", "POST", q, post, jc_cpu)
             lookup["jiceng_store"] = wrk.run(jd_base + "/sparql", "POST", q, post, jd_cpu)
             lookup["oxigraph"] = wrk.run(ox_base + "/query", "POST", q, post, ox_cpu)
+            # The same lookup, every request a new text: what a client asking always
+            # something new (a crawler walking entities) gets, on both servers.
+            jc_url, ox_url = jc_base + "/sparql", ox_base + "/query"
+            lookup["jiceng_uncached"] = wrk.run(jc_url, "POST", q, post, jc_cpu, unique=True)
+            lookup["oxigraph_uncached"] = wrk.run(ox_url, "POST", q, post, ox_cpu, unique=True)
             body = httpx.post(jc_base + "/sparql", content=q.encode(), headers=post).content
             with floor_server(body, work) as (fl_base, fl_proc):
                 cpu = {"front": [fl_proc.pid]}
@@ -684,6 +707,7 @@ def summarise(r: dict) -> dict:
         "lookup_ratio": _ratio(lk["jiceng"], lk["oxigraph"]),
         "lookup_store_ratio": _ratio(lk["jiceng_store"], lk["oxigraph"]),
         "http_floor_ratio": _ratio(lk["http_floor"], lk["oxigraph"]),
+        "lookup_uncached_ratio": _ratio(lk["jiceng_uncached"], lk["oxigraph_uncached"]),
     }
     for kind in KINDS[:-1]:
         ratios = [_ratio(c[kind], c["oxigraph_sparql"]) for c in r["canned"]]
@@ -731,6 +755,8 @@ def report(r: dict) -> None:
     row("  jiceng serve (in-memory store)", lk["jiceng"], lk["oxigraph"], TARGETS["lookup"])
     row("  jiceng serve --store (RocksDB)", lk["jiceng_store"], lk["oxigraph"], None)
     row("  HTTP floor: FastAPI+CORS, constant body", lk["http_floor"], lk["oxigraph"], None)
+    uncached, ox_uncached = lk["jiceng_uncached"], lk["oxigraph_uncached"]
+    row("  every request a new text (no cache hit)", uncached, ox_uncached, None)
     for c in r["canned"]:
         params = " ".join(f"{k}={v}" for k, v in c["params"].items())
         print(f"{c['name']} {params} ({c['rows']} rows, {c['bytes'] // 1024} KB)")

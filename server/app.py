@@ -15,6 +15,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from server import admin, canned_http, openapi, pages, sparql
+from server.answered import CachedAnswers
 from server.backend import Backend, Config, ServiceError
 from server.remote import RemoteConfig, RemoteError
 
@@ -74,6 +75,8 @@ def create_app(
     )
     app.state.backend = backend
     app.add_middleware(PinGraph, backend=backend)
+    # Outside the pin and the router, inside CORS: a cached answer needs neither.
+    app.add_middleware(CachedAnswers, backend=backend)
     app.add_middleware(
         CORSMiddleware,
         allow_origins=["*"],

@@ -25,12 +25,27 @@ def backend(request: Request) -> Backend:
     return request.app.state.backend
 
 
+def not_modified(if_none_match: str | None, etag: str) -> bool:
+    inm = if_none_match
+    return bool(inm) and (inm.strip() == "*" or etag in [t.strip() for t in inm.split(",")])
+
+
 def etag_response(request: Request, entry: Cached, extra: dict[str, str] | None = None) -> Response:
     headers = {"ETag": entry.etag, "Cache-Control": "no-cache", **entry.headers, **(extra or {})}
-    inm = request.headers.get("if-none-match")
-    if inm and (inm.strip() == "*" or entry.etag in [t.strip() for t in inm.split(",")]):
+    if not_modified(request.headers.get("if-none-match"), entry.etag):
         return Response(status_code=304, headers=headers)
     return Response(entry.body, media_type=entry.media_type, headers=headers)
+
+
+def cache_key(
+    query: str,
+    default_graph: list[str] | None,
+    named_graphs: list[str] | None,
+    fmt: str | None,
+    accept: str | None,
+) -> tuple[object, ...]:
+    """What a ``/sparql`` answer depends on (besides the graph generation)."""
+    return ("sparql", query, tuple(default_graph or ()), tuple(named_graphs or ()), fmt, accept)
 
 
 def _base_url(request: Request) -> str:
@@ -166,16 +181,18 @@ async def sparql_endpoint(request: Request) -> Response:
     }
     # The graph only changes on an update or a reload (a new cache generation), so an
     # answer can be served again with its ETag; queries whose answer varies are not kept.
-    key = ("sparql", query, *(tuple(job[k] or ()) for k in ("default_graph", "named_graphs")),
-           job["format"], job["accept"])  # fmt: skip
-    entry = None if _VOLATILE.search(query) else be.cache_get(key)
+    key = cache_key(
+        query, job["default_graph"], job["named_graphs"], job["format"], job["accept"]
+    )  # the fast path for cached answers (``answered.py``) looks them up by it too
+    volatile = _VOLATILE.search(query) is not None
+    entry = None if volatile else be.cache_get(key)
     if entry is None:
         reply = await be.run(job, timeout)
         extra = {TRUNCATED_HEADER: "true"} if reply["truncated"] else {}
         media = reply["media_type"]
         if media.startswith("text/") or media.endswith("json"):
             media += "; charset=utf-8"
-        entry = be.cache_put(key, media, reply["body"], **extra)
+        entry = be.cache_put(key, media, reply["body"], keep=not volatile, **extra)
     return etag_response(
         request, entry, {"Vary": "Accept", "Access-Control-Expose-Headers": "ETag"}
     )
