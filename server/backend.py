@@ -16,7 +16,7 @@ import shutil
 import signal
 import time
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -122,12 +122,16 @@ class Backend:
         self._signal_reload_waiting = False
         self._tasks: set[asyncio.Task[Any]] = set()
         self._cache = AnswerCache()
+        # Run on each newly loaded embedded graph (not on a remote store's refreshes,
+        # which would re-run them against someone else's server every minute).
+        self.warmers: list[Callable[[Backend], Awaitable[None]]] = []
 
     # -- life cycle ------------------------------------------------------------------
 
     async def start(self) -> None:
         await self.executor.start()
         await self.refresh()
+        self._warm()
         loop = asyncio.get_running_loop()
         if isinstance(self.executor, RemoteExecutor) and self.config.refresh > 0:
             self._refresher = loop.create_task(self._refresh_every())
@@ -313,7 +317,17 @@ class Backend:
             graph, generation=pool.generation, data=path, dump_sha256=zygote.dump_sha256
         )
         self._cache.clear()
+        self._warm()
         return self._reloaded(started)
+
+    def _warm(self) -> None:
+        if self.config.remote is not None:
+            return
+        loop = asyncio.get_running_loop()
+        for warmer in self.warmers:
+            task = loop.create_task(warmer(self))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
 
     def _reloaded(self, started: float) -> dict[str, Any]:
         graph = self.current
@@ -399,6 +413,7 @@ class Backend:
                 )
             finally:
                 await self.refresh()
+                self._warm()
         if reply.get("status", 200) != 200:
             raise ServiceError(reply["status"], reply.get("error", "update failed"))
 

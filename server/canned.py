@@ -154,6 +154,10 @@ class Param:
     enum: list[str] | None = None
     classes: list[str] | None = None  # jc: local names allowed when resolving names
     description: str = ""
+    # A graph pattern the bound value must match, put first in the query when the
+    # parameter is given: it restates the query's own filter (the rows do not change),
+    # so the engine starts from the value instead of filtering the whole graph.
+    pattern: str | None = None
 
 
 @dataclass
@@ -199,6 +203,17 @@ def _pairs(items: Any) -> dict[str, Any]:
     return out
 
 
+def _pattern(path: Path, name: str, var: str, pattern: Any) -> str | None:
+    if pattern is None:
+        return None
+    text = str(pattern).strip()
+    if not re.search(re.escape(var) + r"\b", text):
+        raise ValueError(f"{path.name}: parameter {name}: its pattern does not use {var}")
+    if text.count("{") != text.count("}"):
+        raise ValueError(f"{path.name}: parameter {name}: unbalanced braces in its pattern")
+    return text
+
+
 def parse(path: Path) -> CannedQuery:
     text = path.read_text("utf-8")
     try:
@@ -238,6 +253,7 @@ def parse(path: Path) -> CannedQuery:
             enum=[str(v) for v in (spec.get("enum") or enums.get(name) or [])] or None,
             classes=list(classes) if classes else None,
             description=str(spec.get("description", "")),
+            pattern=_pattern(path, name, m.group(0), spec.get("pattern")),
         )
     for name in declared:
         if name not in params:
@@ -412,5 +428,8 @@ def bind(cq: CannedQuery, args: dict[str, str], index: NameIndex) -> dict[str, T
 
 
 def prepare(cq: CannedQuery, args: dict[str, str], index: NameIndex) -> str:
-    """The query text with the parameter values bound."""
-    return sparqltext.inject_values(cq.text, bind(cq, args, index))
+    """The query text with the parameter values bound (and the patterns of the bound
+    parameters first)."""
+    bindings = bind(cq, args, index)
+    patterns = [p.pattern for p in cq.params if p.pattern and p.var in bindings]
+    return sparqltext.inject_values(cq.text, bindings, patterns)

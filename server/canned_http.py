@@ -10,7 +10,7 @@ from fastapi import FastAPI, Query, Request
 from fastapi.responses import JSONResponse, Response
 
 from server import canned, conneg
-from server.backend import Backend, ServiceError
+from server.backend import Backend, Cached, ServiceError
 from server.pages import render, rows_for_html
 from server.sparql import TRUNCATED_HEADER, etag_response
 
@@ -93,21 +93,45 @@ async def run_canned_http(request: Request, cq: canned.CannedQuery, ext: str | N
             rows=rows_for_html(rows, be.config.resource_base),
             truncated=truncated,
         )
-    key = ("canned", text, fmt)
-    entry = be.cache_get(key)
-    if entry is None:
-        job_fmt = {"json": "json", "csv": "csv", "tsv": "tsv"}[fmt]
-        reply = await be.run(
-            {"kind": "query", "query": text, "format": job_fmt, "max_rows": be.config.max_rows},
-            timeout,
-        )
-        extra = {TRUNCATED_HEADER: "true"} if reply["truncated"] else {}
-        entry = be.cache_put(key, TABLE_MEDIA[fmt], reply["body"], **extra)
+    entry = await _answer(be, text, fmt, timeout)
     return etag_response(
         request,
         entry,
         {"Vary": "Accept", "Access-Control-Expose-Headers": "ETag, " + TRUNCATED_HEADER},
     )
+
+
+async def _answer(be: Backend, text: str, fmt: str, timeout: float) -> Cached:
+    """The answer of a prepared canned query, from the cache or computed and kept."""
+    key = ("canned", text, fmt)
+    entry = be.cache_get(key)
+    if entry is None:
+        reply = await be.run(
+            {"kind": "query", "query": text, "format": fmt, "max_rows": be.config.max_rows},
+            timeout,
+        )
+        extra = {TRUNCATED_HEADER: "true"} if reply["truncated"] else {}
+        entry = be.cache_put(key, TABLE_MEDIA[fmt], reply["body"], **extra)
+    return entry
+
+
+async def prewarm(be: Backend) -> None:
+    """Answer each canned query without parameters, in each table format, as soon as a
+    graph is loaded: their URLs are the bookmarked ones, and on a large graph the first
+    answer costs up to a few hundred milliseconds.  One query at a time, so the other
+    workers stay free for requests; a query over the time limit is left to requests."""
+    for cq in be.queries.values():
+        if any(p.required for p in cq.params):
+            continue
+        for fmt in ("json", "csv", "tsv"):
+            with be.pinned() as graph:
+                if graph.generation != be.current.generation:
+                    return  # replaced meanwhile: its own warm-up has started
+                try:
+                    text = canned.prepare(cq, {}, be.index)
+                    await _answer(be, text, fmt, be.config.timeout)
+                except (ServiceError, canned.CannedError):
+                    continue
 
 
 async def _rows(be: Backend, text: str, timeout: float) -> tuple[list[str], list[Any], bool]:
@@ -172,6 +196,7 @@ def _endpoint(cq: canned.CannedQuery, ext: str | None):
 
 def install(app: FastAPI, queries: dict[str, canned.CannedQuery]) -> None:
     """Add /queries, /queries/{name}[.json|.csv|.tsv|.html|.rq] for each canned query."""
+    app.state.backend.warmers.append(prewarm)
 
     @app.get("/queries.json", include_in_schema=False)
     async def list_queries_json(request: Request) -> Response:

@@ -66,13 +66,14 @@ def forbidden_keyword(text: str, words: tuple[str, ...] = ("SERVICE",)) -> str |
     return None
 
 
-def inject_values(query: str, bindings: dict[str, Term]) -> str:
+def inject_values(query: str, bindings: dict[str, Term], patterns: list[str] | None = None) -> str:
     """Insert a ``VALUES`` block at the start of the top-level WHERE group.
 
     Terms are written with pyoxigraph's own N-Triples serialisation, so values are
     never spliced as raw text.  Placing the block first in the group (rather than
     as a trailing VALUES clause, which SPARQL joins only after FILTERs ran) lets
-    FILTERs such as ``!BOUND(?_x) || ?y = ?_x`` see the bound value.
+    FILTERs such as ``!BOUND(?_x) || ?y = ?_x`` see the bound value.  ``patterns``
+    (the query author's, from its header) follow the block.
     """
     if not bindings:
         return query
@@ -85,6 +86,7 @@ def inject_values(query: str, bindings: dict[str, Term]) -> str:
     names = list(bindings)
     values = " ".join(str(bindings[n]) for n in names)
     block = f" VALUES ({' '.join('?' + n for n in names)}) {{ ({values}) }} "
+    block += "".join(f"{p} " for p in patterns or [])
     return query[: brace + 1] + block + query[brace + 1 :]
 
 

@@ -129,3 +129,48 @@ def test_answer_cache_bounds() -> None:
     assert [k for k in "abcd" if cache.get((k,))] == ["a", "c"]  # d, least recent, went
     cache.put(("big",), entry(500))  # one answer over the budget is still kept alone
     assert cache.get(("big",)) is not None and cache.get(("c",)) is None
+
+
+def _answered_without_workers(server: RunningServer, paths: list[str]) -> bool:
+    """Whether every path answers 200 while all query processes are stopped."""
+    stopped = _descendants(server.pid)
+    for pid in stopped:
+        os.kill(pid, signal.SIGSTOP)
+    try:
+        with httpx.Client(base_url=server.url, timeout=1) as c:
+            return all(c.get(path).status_code == 200 for path in paths)
+    except httpx.TimeoutException:
+        return False
+    finally:
+        for pid in stopped:
+            os.kill(pid, signal.SIGCONT)
+
+
+def test_canned_answers_are_ready_before_the_first_request(server: RunningServer) -> None:
+    """Each canned query without required parameters is answered at start-up and again
+    after each update, in JSON, CSV and TSV: its first request needs no worker."""
+    import time
+
+    from server import canned
+
+    names = [q.name for q in canned.load_all(canned.QUERIES_DIR).values()
+             if not any(p.required for p in q.params)]  # fmt: skip
+    assert "temporary-party-branches" in names and "entity" not in names
+    paths = [f"/queries/{n}.{ext}" for n in names for ext in ("json", "csv", "tsv")]
+    deadline = time.monotonic() + 15
+    while not _answered_without_workers(server, paths):
+        assert time.monotonic() < deadline, "canned answers were not computed ahead"
+        time.sleep(0.5)
+    # A query with a parameter is not computed ahead.
+    assert not _answered_without_workers(server, ["/queries/places.json?within=金水区"])
+    r = httpx.post(
+        server.url + "/sparql",
+        data={"update": "INSERT DATA { <urn:x> a <https://w3id.org/jiceng/ontology#Street> }"},
+        headers={"Authorization": f"Bearer {TOKEN}"},
+    )
+    assert r.status_code == 204
+    deadline = time.monotonic() + 15
+    while not _answered_without_workers(server, paths):
+        assert time.monotonic() < deadline, "not computed ahead again after the update"
+        time.sleep(0.5)
+    assert "urn:x" in httpx.get(server.url + "/queries/places.csv").text
