@@ -6,13 +6,18 @@ Measured, each in a fresh subprocess so load times and peak RSS are per process:
   corpus documents (``seg.cut(document)``, repeated for >= 1 s);
 * ``jiceng build`` cold: wall time and peak RSS of the whole command on the seeds;
 * ``jiceng build`` after load: model load time, then throughput of everything else
-  (ingest, segment, recognise, relate, resolve, RDF, Turtle) in characters per second,
-  with the time per stage; on corpora of 1x..Nx the seeds (copies with new ids), with
-  ``--jobs 1`` and ``--jobs 2``, checking that both give the same bytes.
+  (``build_dump`` to Turtle: ingest, segment, recognise, relate, resolve, RDF, writing) in
+  characters per second, with the time per phase (``BuildReport.stages``); on corpora of
+  1x..Nx the seeds (copies with new ids), with ``--jobs 1`` and ``--jobs 2`` run back to
+  back, checking that both give the same bytes.
+
+The machine may be shared: each build also records the CPU time other processes used
+meanwhile (``other_cpu_s``, from /proc/stat), and ``--repeat N`` keeps the fastest of N
+runs of each (size, jobs), the jobs values alternating within each repeat.
 
 Prints a table with the targets next to the figures and writes build/bench_build.json.
 
-    python benchmarks/bench_build.py [--sizes 1,4,16,64] [--jobs 1,2]
+    python benchmarks/bench_build.py [--sizes 1,4,16,64] [--jobs 1,2] [--repeat 1]
 """
 
 from __future__ import annotations
@@ -32,9 +37,17 @@ OUT = ROOT / "build" / "bench_build.json"
 
 PRELUDE = textwrap.dedent(
     """
-    import json, resource, sys, time
+    import json, os, resource, sys, time
     from pathlib import Path
     sys.path.insert(0, {root!r})
+
+    def busy_s():  # CPU time of the whole machine, all processes
+        fields = [int(x) for x in open("/proc/stat").readline().split()[1:]]
+        return (sum(fields) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
+
+    def own_cpu_s():  # this process and its children that have ended (build workers)
+        return sum(resource.getrusage(who).ru_utime + resource.getrusage(who).ru_stime
+                   for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
 
     def peak_mb():
         for line in open("/proc/self/status"):
@@ -60,30 +73,21 @@ R["peak_rss_mb"] = peak_mb()
 """
 
 BUILD = """
-from kg.ingest import ingest_file
-from kg.pipeline import Extractor
-from kg.resolve import resolve
-from kg.rdf import to_graph, serialise
+from kg.ingest import read_text
+from kg.pipeline import Extractor, build_dump
 paths = sorted(Path({corpus!r}).glob("*.txt"))
 t = time.perf_counter(); ex = Extractor(); ex.analyse("郑州市")
 R["load_s"] = round(time.perf_counter() - t, 3)
-stages = {{}}
-t0 = t = time.perf_counter()
-docs = {{d.doc_id: d for d in (ingest_file(p) for p in paths)}}
-stages["ingest"] = time.perf_counter() - t; t = time.perf_counter()
-extractions = ex.extract_all(list(docs.values()), jobs={jobs})
-stages["extract"] = time.perf_counter() - t; t = time.perf_counter()
-kg = resolve(extractions)
-stages["resolve"] = time.perf_counter() - t; t = time.perf_counter()
-graph = to_graph(kg, docs)
-stages["rdf"] = time.perf_counter() - t; t = time.perf_counter()
-data = serialise(graph, "turtle")
-stages["serialise"] = time.perf_counter() - t
+busy, cpu, t0 = busy_s(), own_cpu_s(), time.perf_counter()
+data, kg, report = build_dump(paths, "turtle", jobs={jobs}, extractor=ex)
 total = time.perf_counter() - t0
-chars = sum(len(d.raw) for d in docs.values())
-R.update(chars=chars, documents=len(docs), seconds=round(total, 3),
-         chars_per_s=round(chars / total), triples=len(graph), peak_rss_mb=peak_mb(),
-         stages={{k: round(v, 3) for k, v in stages.items()}})
+R["cpu_s"] = round(own_cpu_s() - cpu, 2)
+R["other_cpu_s"] = round(max(0.0, busy_s() - busy - R["cpu_s"]), 2)
+chars = sum(len(read_text(p)) for p in paths)
+R.update(chars=chars, documents=report.documents, seconds=round(total, 3),
+         chars_per_s=round(chars / total), triples=report.triples, peak_rss_mb=peak_mb(),
+         stages={{k: round(v, 3) for k, v in report.stages.items()}})
+R["workers_peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1)
 import hashlib; R["sha256"] = hashlib.sha256(data).hexdigest()
 """
 
@@ -132,6 +136,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", default="1,4,16", help="corpus sizes, in copies of the seeds")
     ap.add_argument("--jobs", default="1,2", help="--jobs values to compare")
+    ap.add_argument("--repeat", type=int, default=1, help="keep the fastest of N runs")
     args = ap.parse_args()
     sizes = [int(x) for x in args.sizes.split(",")]
     jobs = [int(x) for x in args.jobs.split(",")]
@@ -143,47 +148,59 @@ def main() -> None:
         for size in sizes:
             corpus = SEEDS if size == 1 else make_corpus(Path(tmp), size)
             digests = set()
+            best: dict[int, dict] = {}
+            for _ in range(args.repeat):
+                for j in jobs:
+                    r = child(BUILD, corpus=str(corpus), jobs=j)
+                    digests.add(r.pop("sha256"))
+                    tried = best.get(j, {}).get("runs", []) + [[r["seconds"], r["other_cpu_s"]]]
+                    if j not in best or r["seconds"] < best[j]["seconds"]:
+                        best[j] = r
+                    best[j]["runs"] = tried  # [seconds, other processes' CPU seconds] each
             for j in jobs:
-                r = child(BUILD, corpus=str(corpus), jobs=j)
-                r.update(size=size, jobs=j)
-                digests.add(r.pop("sha256"))
-                runs.append(r)
+                runs.append({**best[j], "size": size, "jobs": j})
             runs[-1]["same_bytes_across_jobs"] = len(digests) == 1
     result["builds"] = runs
-    report(result)
     OUT.parent.mkdir(exist_ok=True)
     OUT.write_text(json.dumps(result, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    report(result)
     print(f"\nwritten {OUT.relative_to(ROOT)}")
 
 
 def report(r: dict) -> None:
     seg = r["pkuseg"]
-    base = next(b for b in r["builds"] if b["size"] == 1 and b["jobs"] == 1)
+    base = next((b for b in r["builds"] if b["size"] == 1 and b["jobs"] == 1), None)
     cold = r["cold_build"]
     print(f"{'measure':44}{'figure':>14}{'target':>20}")
     rows = [
         ("pkuseg default: model load (s)", seg["load_s"], ""),
         ("pkuseg default: peak RSS (MB)", seg["peak_rss_mb"], ""),
         ("pkuseg default: segmentation (chars/s)", seg["chars_per_s"], ""),
-        ("jiceng: model load (s)", base["load_s"], ""),
-        ("jiceng build after load, seeds (chars/s)", base["chars_per_s"],
-         f">= {0.7 * seg['chars_per_s']:.0f} (0.7x)"),
-        ("  ratio to bare segmentation", round(base["chars_per_s"] / seg["chars_per_s"], 2),
-         ">= 0.7"),
         ("jiceng build cold, seeds (s)", cold["seconds"], f"<= {2 * seg['load_s']:.1f} (2x load)"),
         ("  ratio to bare model load", round(cold["seconds"] / seg["load_s"], 2), "<= 2.0"),
         ("jiceng build cold: peak RSS (MB)", cold["peak_rss_mb"], "<= 500"),
     ]  # fmt: skip
+    if base is not None:  # the seeds were among the sizes
+        rows[3:3] = [
+            ("jiceng: model load (s)", base["load_s"], ""),
+            ("jiceng build after load, seeds (chars/s)", base["chars_per_s"],
+             f">= {0.7 * seg['chars_per_s']:.0f} (0.7x)"),
+            ("  ratio to bare segmentation", round(base["chars_per_s"] / seg["chars_per_s"], 2),
+             ">= 0.7"),
+        ]  # fmt: skip
     for name, value, target in rows:
         print(f"{name:44}{value:>14}{target:>20}")
     print(f"\n{'size':>5}{'jobs':>5}{'chars':>10}{'seconds':>9}{'chars/s':>9}{'speed-up':>9}"
-          f"{'RSS MB':>8}  stages (s)")  # fmt: skip
+          f"{'RSS MB':>8}{'worker':>8}{'other':>7}  stages (s)")  # fmt: skip
     for b in r["builds"]:
         one = next(x for x in r["builds"] if x["size"] == b["size"] and x["jobs"] == 1)
         speed = one["seconds"] / b["seconds"]
         stages = " ".join(f"{k} {v}" for k, v in b["stages"].items())
+        if "same_bytes_across_jobs" in b:
+            stages += "  same bytes" if b["same_bytes_across_jobs"] else "  DIFFERENT BYTES"
         print(f"{b['size']:>5}{b['jobs']:>5}{b['chars']:>10}{b['seconds']:>9}{b['chars_per_s']:>9}"
-              f"{speed:>9.2f}{b['peak_rss_mb']:>8}  {stages}")  # fmt: skip
+              f"{speed:>9.2f}{b['peak_rss_mb']:>8}{b['workers_peak_rss_mb']:>8}"
+              f"{b['other_cpu_s']:>7}  {stages}")  # fmt: skip
 
 
 if __name__ == "__main__":

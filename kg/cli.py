@@ -108,8 +108,9 @@ class _Progress:
 
 def cmd_build(args: argparse.Namespace) -> int:
     from kg.ingest import IngestError
-    from kg.pipeline import build_graph
-    from kg.rdf import check_base, serialise
+    from kg.pipeline import build_dump
+    from kg.rdf import check_base
+    from kg.workers import WorkerDied
 
     out = Path(args.output)
     fmt = output_format(out, args.format)
@@ -122,8 +123,9 @@ def cmd_build(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise CliError(f"--base: {exc}", EXIT_USAGE) from None
     try:
-        graph, _, report = build_graph(
+        data, _, report = build_dump(
             paths,
+            FORMATS[fmt][0],
             strict=args.strict,
             base=base,
             progress=_Progress(not args.quiet),
@@ -131,13 +133,15 @@ def cmd_build(args: argparse.Namespace) -> int:
         )
     except IngestError as exc:
         raise CliError(str(exc)) from None
+    except WorkerDied as exc:
+        raise CliError(f"{exc}; try fewer --jobs if memory is short", EXIT_FAIL) from None
     if report.documents == 0 and len(report.skipped) == 1:
         raise CliError(report.skipped[0])  # one file, one problem: say just that
     for line in report.skipped:
         print(f"jiceng: warning: skipped {line}", file=sys.stderr)
     if report.documents == 0:
         raise CliError(f"no readable document among {len(paths)} input files")
-    write_atomic(out, serialise(graph, FORMATS[fmt][0]))
+    write_atomic(out, data)
     if not args.quiet:
         _print_report(report, out)
     return 0
@@ -310,7 +314,7 @@ def parser() -> argparse.ArgumentParser:
     b.add_argument("--format", choices=list(FORMATS), help="output format")
     b.add_argument("--base", help=f"IRI base for resources (default {iris.RESOURCE})")
     b.add_argument("--strict", action="store_true", help="a bad input file is fatal")
-    b.add_argument("-j", "--jobs", type=int, default=1, help="extract in N processes")
+    b.add_argument("-j", "--jobs", type=int, default=1, help="build in N processes")
     b.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
     b.set_defaults(func=cmd_build)
 

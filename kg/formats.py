@@ -7,6 +7,16 @@ on the triples, and keep to the conservative core of each syntax (prefixed names
 plain local names, full IRIs for graph names, no RDF/XML abbreviations) so that older
 parsers read them too.  Blank nodes are written with the labels they have: callers that
 need stable output must give them stable labels (``stable_bnodes``).
+
+The writers work on triples of N-Triples term strings (``<iri>``, ``_:b0``, ``"text"@zh``,
+``"5"^^<…#integer>``): a term's N-Triples form is also its sort key, and hashing and sorting
+plain strings costs a fraction of doing it with rdflib terms.  rdflib terms are accepted
+too and converted on the way in (``nt_term``).
+
+Output is made of *blocks*, one per subject (per subject and named graph for TriG and
+N-Quads), each with a sort key.  A block depends only on its subject's own triples, so
+blocks can be made in several processes and put together afterwards (``assemble``) into
+the very bytes that writing the whole graph at once gives; kg/pipeline.py does that.
 """
 
 from __future__ import annotations
@@ -14,8 +24,7 @@ from __future__ import annotations
 import functools
 import json
 import re
-from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from decimal import Decimal
 from xml.sax.saxutils import escape, quoteattr
 
@@ -24,6 +33,9 @@ from rdflib.compare import to_canonical_graph
 
 Term = URIRef | BNode | Literal
 Triple = tuple[Term, Term, Term]
+NtTriple = tuple[str, str, str]  # subject, predicate, object as N-Triples terms
+Preds = dict[str, set[str]]  # one subject's predicates -> objects
+Block = tuple[str, bytes]  # (sort key, text) of one subject
 
 # Characters an IRI may not contain (RFC 3987 and the IRIREF production of N-Triples/Turtle).
 _BAD_IRI = re.compile(r'[\x00-\x20<>"{}|^`\\]')
@@ -34,9 +46,16 @@ _SAFE_LOCAL = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _ECHAR = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+_NEEDS_ESCAPE = re.compile(r'[\\"\n\r\t]')
+_UNESCAPE = {v: k for k, v in _ECHAR.items()}
+_ESCAPED = re.compile(r"\\(?:u([0-9A-Fa-f]{4})|(.))", re.S)
+
+TYPE = f"<{RDF.type}>"
+ONTOLOGY = f"<{OWL.Ontology}>"
+_XSD_INTEGER, _XSD_DECIMAL, _XSD_BOOLEAN = str(XSD.integer), str(XSD.decimal), str(XSD.boolean)
 # RDF/XML names that may not be property elements (RDF/XML grammar, section 7.2.5).
 _NOT_PROPERTY = {
-    URIRef(str(RDF) + n)
+    str(RDF) + n
     for n in ("RDF", "ID", "about", "bagID", "parseType", "resource", "nodeID", "li",
               "aboutEach", "aboutEachPrefix", "Description", "datatype")
 }  # fmt: skip
@@ -54,8 +73,22 @@ def check_iri(iri: str) -> str:
 
 def _string(text: str) -> str:
     """A double-quoted N-Triples/Turtle string: ECHARs, UCHARs for other control characters."""
-    out = re.sub(r'[\\"\n\r\t]', lambda m: _ECHAR[m.group()], text)
+    out = _NEEDS_ESCAPE.sub(lambda m: _ECHAR[m.group()], text)
     return '"' + _CONTROL.sub(lambda m: f"\\u{ord(m.group()):04X}", out) + '"'
+
+
+def nt_iri(iri: str) -> str:
+    """An IRI as an N-Triples term, checked."""
+    return f"<{check_iri(iri)}>"
+
+
+def nt_literal(text: str, lang: str | None = None) -> str:
+    """A plain (``xsd:string``) or language-tagged literal as an N-Triples term."""
+    return f"{_string(text)}@{lang}" if lang else _string(text)
+
+
+def nt_integer(n: int) -> str:
+    return f'"{n}"^^<{_XSD_INTEGER}>'
 
 
 def _datatype(lit: Literal) -> URIRef | None:
@@ -69,7 +102,7 @@ def nt_term(term: Term) -> str:
     if isinstance(term, URIRef):
         return f"<{check_iri(str(term))}>"
     if isinstance(term, BNode):
-        return f"_:{_bnode_label(term)}"
+        return f"_:{_bnode_label(str(term))}"
     text = _string(str(term))
     if term.language:
         return f"{text}@{term.language}"
@@ -77,24 +110,54 @@ def nt_term(term: Term) -> str:
     return f"{text}^^<{check_iri(str(dtype))}>" if dtype else text
 
 
-def _bnode_label(node: BNode) -> str:
-    if not re.fullmatch(r"[A-Za-z][A-Za-z0-9]*", str(node)):
-        raise ValueError(f"blank node label {str(node)!r} is not portable")
-    return str(node)
+def _nt(term: Term | str) -> str:
+    return term if type(term) is str else nt_term(term)  # URIRef is a str subclass
 
 
-def _key(triple: Triple) -> tuple[str, str, str]:
-    return nt_term(triple[0]), nt_term(triple[1]), nt_term(triple[2])
+def nt_triples(triples: Iterable[Triple | NtTriple]) -> Iterator[NtTriple]:
+    """Triples as N-Triples term strings, whether given as rdflib terms or already as strings."""
+    for t in triples:
+        s, p, o = t
+        if type(s) is str and type(p) is str and type(o) is str:
+            yield t  # type: ignore[misc]
+        else:
+            yield _nt(s), _nt(p), _nt(o)
 
 
-def _subjects(by_subject: Mapping[Term, Mapping[Term, object]]) -> list[Term]:
-    """Subjects in output order: ontology headers first (as OWL tools expect), then sorted."""
+def _bnode_label(label: str) -> str:
+    if not re.fullmatch(r"[A-Za-z][A-Za-z0-9]*", label):
+        raise ValueError(f"blank node label {label!r} is not portable")
+    return label
 
-    def key(s: Term) -> tuple[bool, str]:
-        types = by_subject[s].get(RDF.type, ())
-        return (OWL.Ontology not in types, nt_term(s))  # type: ignore[operator]
 
-    return sorted(by_subject, key=key)
+def _unescape(body: str) -> str:
+    if "\\" not in body:
+        return body
+
+    def one(m: re.Match) -> str:
+        return chr(int(m.group(1), 16)) if m.group(1) else _UNESCAPE["\\" + m.group(2)]
+
+    return _ESCAPED.sub(one, body)
+
+
+def literal_parts(term: str) -> tuple[str, str | None, str | None]:
+    """(lexical form, language, datatype IRI) of an N-Triples literal; datatype None if plain."""
+    end = term.rindex('"')  # neither a language tag nor an IRI holds a quote
+    lex, rest = _unescape(term[1:end]), term[end + 1 :]
+    if rest.startswith("@"):
+        return lex, rest[1:], None
+    if rest.startswith("^^"):
+        return lex, None, rest[3:-1]
+    return lex, None, None
+
+
+def value_of(term: str) -> str:
+    """What rdflib's ``str(term)`` gives: the IRI, the blank node label or the lexical form."""
+    if term[0] == "<":
+        return term[1:-1]
+    if term[0] == "_":
+        return term[2:]
+    return literal_parts(term)[0]
 
 
 def stable_bnodes(graph: Graph) -> Graph:
@@ -108,21 +171,118 @@ def stable_bnodes(graph: Graph) -> Graph:
     return out
 
 
+# --------------------------------------------------------------------------- blocks
+
+
+def group(triples: Iterable[NtTriple]) -> dict[str, Preds]:
+    """Subject -> predicate -> objects."""
+    by_subject: dict[str, Preds] = {}
+    for s, p, o in triples:
+        preds = by_subject.get(s)
+        if preds is None:
+            by_subject[s] = {p: {o}}
+        elif p in preds:
+            preds[p].add(o)
+        else:
+            preds[p] = {o}
+    return by_subject
+
+
+class Layout:
+    """How one syntax writes a subject's block and puts the blocks together.
+
+    ``used`` collects the prefixes the blocks used; blocks made elsewhere (another
+    process) bring theirs, to be added before ``finish`` writes the header.
+    """
+
+    named = False  # True for TriG and N-Quads: blocks are per (named graph, subject)
+
+    def __init__(self) -> None:
+        self.used: set[str] = set()
+
+    def key(self, subject: str, preds: Preds) -> str:
+        return subject
+
+    def block(self, subject: str, preds: Preds, graph: str | None) -> bytes:
+        raise NotImplementedError
+
+    def finish(self, texts: list[bytes]) -> bytes:
+        """The document, from the blocks' texts in key order (graph texts if ``named``)."""
+        return b"".join(texts)
+
+    def graph(self, name: str | None, texts: list[bytes]) -> bytes:
+        """One named graph, from its blocks' texts in key order (``named`` layouts)."""
+        return b"".join(texts)
+
+
+def _ontology_first(subject: str, preds: Preds) -> str:
+    """Ontology headers first (as OWL tools expect), then subjects in N-Triples order."""
+    return ("0" if ONTOLOGY in preds.get(TYPE, ()) else "1") + subject
+
+
+def blocks(layout: Layout, triples: Iterable[NtTriple], graph: str | None = None) -> list[Block]:
+    """The blocks of these triples (unsorted): each subject's triples must all be here."""
+    by_subject = group(triples)
+    block, key = layout.block, layout.key
+    return [(key(s, preds), block(s, preds, graph)) for s, preds in by_subject.items()]
+
+
+def _texts(parts: Iterable[Block]) -> list[bytes]:
+    ordered = sorted(parts, key=lambda b: b[0])
+    for (a, _), (b, _) in zip(ordered, ordered[1:], strict=False):
+        if a == b:  # a subject's triples were split between two block makers
+            raise ValueError(f"two blocks for one subject (key {a})")
+    return [text for _, text in ordered]
+
+
+def assemble(layout: Layout, parts: Iterable[Block] | Mapping[str | None, list[Block]]) -> bytes:
+    """The document from blocks made anywhere: a list, or {graph name: list} if ``named``."""
+    if not layout.named:
+        return layout.finish(_texts(parts))  # type: ignore[arg-type]
+    graphs = parts if isinstance(parts, Mapping) else {None: parts}
+    # sorted by the IRI itself, as rdflib's str() of the name sorts (the default graph first)
+    names = sorted(graphs, key=lambda g: "" if g is None else g[1:-1])
+    return layout.finish([layout.graph(g, _texts(graphs[g])) for g in names])
+
+
+def write(layout: Layout, triples: Iterable[Triple | NtTriple]) -> bytes:
+    return assemble(layout, blocks(layout, nt_triples(triples)))
+
+
+def write_named(layout: Layout, named: Mapping[Term | str | None, Iterable[Triple]]) -> bytes:
+    parts: dict[str | None, list[Block]] = {}
+    for name, triples in named.items():
+        g = None if name is None else _nt(name)
+        parts.setdefault(g, []).extend(blocks(layout, nt_triples(triples), g))
+    return assemble(layout, parts)
+
+
 # --------------------------------------------------------------------------- line formats
 
 
-def ntriples(triples: Iterable[Triple]) -> bytes:
-    lines = sorted({" ".join(_key(t)) + " .\n" for t in triples})
-    return "".join(lines).encode("utf-8")
+class NTriples(Layout):
+    def block(self, subject: str, preds: Preds, graph: str | None) -> bytes:
+        # Each subject's lines sorted, subjects in order: all lines sorted.  A line goes on
+        # from its subject with a space; a longer subject that begins with this one (_:b1,
+        # _:b10) goes on with a label character, which sorts after the space.  (No IRI
+        # term begins another: it ends in ">".)
+        end = " .\n" if graph is None else f" {graph} .\n"
+        lines = sorted(f"{subject} {p} {o}{end}" for p, objs in preds.items() for o in objs)
+        return "".join(lines).encode("utf-8")
 
 
-def nquads(named: Mapping[URIRef, Iterable[Triple]]) -> bytes:
+class NQuads(NTriples):
     """One named graph after another (sorted by name), each graph's lines sorted."""
-    out: list[str] = []
-    for name in sorted(named, key=str):
-        g = nt_term(name)
-        out += sorted({" ".join(_key(t)) + f" {g} .\n" for t in named[name]})
-    return "".join(out).encode("utf-8")
+
+    named = True
+
+
+def ntriples(triples: Iterable[Triple | NtTriple]) -> bytes:
+    return write(NTriples(), triples)
+
+
+def nquads(named: Mapping[Term | str | None, Iterable[Triple]]) -> bytes:
+    return write_named(NQuads(), named)
 
 
 # --------------------------------------------------------------------------- Turtle, TriG
@@ -131,11 +291,11 @@ def nquads(named: Mapping[URIRef, Iterable[Triple]]) -> bytes:
 class _Names:
     """Prefixed names where they are safe; records which prefixes were used."""
 
-    def __init__(self, prefixes: Mapping[str, str]) -> None:
+    def __init__(self, prefixes: Mapping[str, str], used: set[str]) -> None:
         # longest namespace first, so jc: wins over a shorter namespace that also matches
         self.prefixes = sorted(prefixes.items(), key=lambda kv: (-len(kv[1]), kv[0]))
-        self.used: set[str] = set()
-        self._written: dict[Term, str] = {}  # each term is spelled once, then looked up
+        self.used = used
+        self.written: dict[str, str] = {}  # each term is spelled once, then looked up
 
     def qname(self, iri: str) -> tuple[str, str] | None:
         for prefix, ns in self.prefixes:
@@ -143,74 +303,94 @@ class _Names:
                 return prefix, iri[len(ns) :]
         return None
 
-    def iri(self, iri: URIRef) -> str:
-        q = self.qname(check_iri(str(iri)))
+    def iri(self, iri: str) -> str:
+        q = self.qname(check_iri(iri))
         if q is None:
             return f"<{iri}>"
         self.used.add(q[0])
         return f"{q[0]}:{q[1]}"
 
-    def term(self, term: Term) -> str:
-        written = self._written.get(term)
+    def term(self, term: str) -> str:
+        written = self.written.get(term)
         if written is None:
-            written = self._written[term] = self._term(term)
+            written = self.written[term] = self._term(term)
         return written
 
-    def _term(self, term: Term) -> str:
-        if isinstance(term, URIRef):
-            return self.iri(term)
-        if isinstance(term, Literal) and not term.language:
-            dtype, lex = _datatype(term), str(term)
-            if dtype == XSD.integer and re.fullmatch(r"[+-]?[0-9]+", lex):
-                return lex
-            if dtype == XSD.decimal and re.fullmatch(r"[+-]?[0-9]*\.[0-9]+", lex):
-                return lex
-            if dtype == XSD.boolean and lex in ("true", "false"):
-                return lex
-            if dtype is not None:
-                return f"{_string(lex)}^^{self.iri(dtype)}"
-        return nt_term(term)
+    def _term(self, term: str) -> str:
+        if term[0] == "<":
+            return self.iri(term[1:-1])
+        if term[0] == '"':
+            end = term.rindex('"')
+            if term.startswith("^^", end + 1):
+                dtype, lex = term[end + 4 : -1], term[1:end]
+                if dtype == _XSD_INTEGER and re.fullmatch(r"[+-]?[0-9]+", lex):
+                    return lex
+                if dtype == _XSD_DECIMAL and re.fullmatch(r"[+-]?[0-9]*\.[0-9]+", lex):
+                    return lex
+                if dtype == _XSD_BOOLEAN and lex in ("true", "false"):
+                    return lex
+                return f"{term[: end + 1]}^^{self.iri(dtype)}"
+        return term  # plain and language-tagged literals, blank nodes: as in N-Triples
 
-    def header(self, prefixes: Mapping[str, str]) -> str:
+    def header(self, prefixes: Mapping[str, str]) -> bytes:
         lines = [f"@prefix {p}: <{prefixes[p]}> ." for p in sorted(self.used)]
-        return "\n".join(lines) + "\n\n" if lines else ""
+        return ("\n".join(lines) + "\n\n" if lines else "").encode("utf-8")
 
 
-def _blocks(triples: Iterable[Triple], names: _Names) -> list[str]:
-    """One Turtle block per subject: rdf:type first, then predicates and objects sorted."""
-    by_subject: dict[Term, dict[Term, set[Term]]] = defaultdict(lambda: defaultdict(set))
-    for s, p, o in triples:
-        by_subject[s][p].add(o)
-    blocks = []
-    for s in _subjects(by_subject):
-        preds = sorted(by_subject[s], key=lambda p: (p != RDF.type, nt_term(p)))
+class Turtle(Layout):
+    """One block per subject: rdf:type first, then predicates and objects sorted."""
+
+    key = staticmethod(_ontology_first)
+
+    def __init__(self, prefixes: Mapping[str, str]) -> None:
+        super().__init__()
+        self.prefixes = prefixes
+        self.names = _Names(prefixes, self.used)
+
+    def block(self, subject: str, preds: Preds, graph: str | None) -> bytes:
+        # The hot loop of writing: terms are looked up in the cache directly, and literals
+        # other than typed ones (they end in a quote or a language tag, not ">") are
+        # written as they are, without caching each sentence's text.
+        spelled, spell = self.names.written, self.names.term
         parts = []
-        for p in preds:
-            verb = "a" if p == RDF.type else names.term(p)
-            objs = [names.term(o) for o in sorted(by_subject[s][p], key=nt_term)]
-            line = f"{verb} " + ", ".join(objs)
-            if len(line) > 90 and len(objs) > 1:  # one object a line, as people write it
-                line = f"{verb} " + ",\n        ".join(objs)
-            parts.append(line)
-        subject = names.term(s) if isinstance(s, URIRef) else nt_term(s)
-        blocks.append(subject + " " + " ;\n    ".join(parts) + " .\n")
-    return blocks
+        for p in sorted(preds):
+            verb = "a" if p == TYPE else spelled.get(p) or spell(p)
+            objs = preds[p]
+            if len(objs) == 1:
+                for o in objs:
+                    line = f"{verb} {o if o[-1] != '>' else spelled.get(o) or spell(o)}"
+            else:
+                words = [o if o[-1] != ">" else spelled.get(o) or spell(o) for o in sorted(objs)]
+                line = f"{verb} " + ", ".join(words)
+                if len(line) > 90:  # one object a line, as people write it
+                    line = f"{verb} " + ",\n        ".join(words)
+            if p == TYPE:
+                parts.insert(0, line)
+            else:
+                parts.append(line)
+        head = spelled.get(subject) or spell(subject)
+        return (head + " " + " ;\n    ".join(parts) + " .\n").encode("utf-8")
+
+    def finish(self, texts: list[bytes]) -> bytes:
+        return self.names.header(self.prefixes) + b"\n".join(texts)
 
 
-def turtle(triples: Iterable[Triple], prefixes: Mapping[str, str]) -> bytes:
-    names = _Names(prefixes)
-    body = "\n".join(_blocks(triples, names))
-    return (names.header(prefixes) + body).encode("utf-8")
-
-
-def trig(named: Mapping[URIRef, Iterable[Triple]], prefixes: Mapping[str, str]) -> bytes:
+class TriG(Turtle):
     """Each named graph as ``<name> { … }`` (full IRIs for names: old TriG parsers want them)."""
-    names = _Names(prefixes)
-    graphs = []
-    for name in sorted(named, key=str):
-        body = "\n".join(_blocks(named[name], names))
-        graphs.append(f"{nt_term(name)} {{\n{body}}}\n")
-    return (names.header(prefixes) + "\n".join(graphs)).encode("utf-8")
+
+    named = True
+
+    def graph(self, name: str | None, texts: list[bytes]) -> bytes:
+        head = "{\n" if name is None else f"{name} {{\n"
+        return head.encode("utf-8") + b"\n".join(texts) + b"}\n"
+
+
+def turtle(triples: Iterable[Triple | NtTriple], prefixes: Mapping[str, str]) -> bytes:
+    return write(Turtle(prefixes), triples)
+
+
+def trig(named: Mapping[Term | str | None, Iterable[Triple]], prefixes: Mapping[str, str]) -> bytes:
+    return write_named(TriG(prefixes), named)
 
 
 # --------------------------------------------------------------------------- RDF/XML
@@ -230,59 +410,75 @@ def _xml_attr(text: str) -> str:
     return quoteattr(_xml_ok(text), {"\n": "&#10;", "\r": "&#13;", "\t": "&#9;"})
 
 
-def rdfxml(triples: Iterable[Triple], prefixes: Mapping[str, str]) -> bytes:
-    """Striped RDF/XML, one ``rdf:Description`` per subject, sorted; no typed-node shortcuts."""
-    known = {**prefixes, "rdf": str(RDF)}
-    names = _Names(known)
-    triples = list(triples)
-    # Property namespaces with no prefix get ns1, ns2, … in sorted order (stable output).
-    extra: dict[str, str] = {}
-    for p in sorted({str(p) for _, p, _ in triples}):
-        if names.qname(p) is None:
-            m = re.fullmatch(r"(.*[/#])([A-Za-z_][A-Za-z0-9_.-]*)", p)
-            if m is None:
-                raise ValueError(f"RDF/XML cannot write the property {p} (no XML name for it)")
-            extra.setdefault(m.group(1), f"ns{len(extra) + 1}")
+class RdfXml(Layout):
+    """Striped RDF/XML, one ``rdf:Description`` per subject, sorted; no typed-node shortcuts.
 
-    def element(p: URIRef) -> str:
+    Property namespaces without a prefix get ns1, ns2, … in sorted order; ``predicates``
+    must therefore name every property the document will hold (the pipeline's all have
+    prefixes, so it passes none).
+    """
+
+    key = staticmethod(_ontology_first)
+
+    def __init__(self, prefixes: Mapping[str, str], predicates: Iterable[str] = ()) -> None:
+        super().__init__()
+        self.known = {**prefixes, "rdf": str(RDF)}
+        self.names = _Names(self.known, self.used)
+        self.extra: dict[str, str] = {}  # namespace -> ns1, ns2, …
+        for p in sorted({value_of(p) for p in predicates}):
+            if self.names.qname(p) is None:
+                m = re.fullmatch(r"(.*[/#])([A-Za-z_][A-Za-z0-9_.-]*)", p)
+                if m is None:
+                    raise ValueError(f"RDF/XML cannot write the property {p} (no XML name for it)")
+                self.extra.setdefault(m.group(1), f"ns{len(self.extra) + 1}")
+
+    def element(self, p: str) -> str:
         if p in _NOT_PROPERTY:
             raise ValueError(f"RDF/XML cannot use {p} as a property")
-        q = names.qname(check_iri(str(p)))
+        q = self.names.qname(check_iri(p))
         if q is not None:
-            names.used.add(q[0])
+            self.used.add(q[0])
             return f"{q[0]}:{q[1]}"
-        ns, local = re.fullmatch(r"(.*[/#])(.*)", str(p)).groups()  # type: ignore[union-attr]
-        return f"{extra[ns]}:{local}"
+        m = re.fullmatch(r"(.*[/#])(.*)", p)
+        if m is None or m.group(1) not in self.extra:
+            raise ValueError(f"RDF/XML cannot write the property {p} (no XML name for it)")
+        return f"{self.extra[m.group(1)]}:{m.group(2)}"
 
-    by_subject: dict[Term, dict[Term, set[Term]]] = defaultdict(lambda: defaultdict(set))
-    for s, p, o in triples:
-        by_subject[s][p].add(o)
-    body: list[str] = []
-    for s in _subjects(by_subject):
-        if isinstance(s, URIRef):
-            ident = f"rdf:about={_xml_attr(check_iri(str(s)))}"
+    def block(self, subject: str, preds: Preds, graph: str | None) -> bytes:
+        if subject[0] == "<":
+            ident = f"rdf:about={_xml_attr(check_iri(subject[1:-1]))}"
         else:
-            ident = f'rdf:nodeID="{_bnode_label(s)}"'
-        body.append(f"  <rdf:Description {ident}>\n")
-        pairs = {(p, o) for p, objs in by_subject[s].items() for o in objs}
-        for p, o in sorted(pairs, key=lambda po: (po[0] != RDF.type, _key((s, *po)))):
-            tag = element(p)
-            if isinstance(o, URIRef):
-                body.append(f"    <{tag} rdf:resource={_xml_attr(check_iri(str(o)))}/>\n")
-            elif isinstance(o, BNode):
-                body.append(f'    <{tag} rdf:nodeID="{_bnode_label(o)}"/>\n')
-            else:
-                attr = ""
-                if o.language:
-                    attr = f" xml:lang={_xml_attr(o.language)}"
-                elif (dtype := _datatype(o)) is not None:
-                    attr = f" rdf:datatype={_xml_attr(check_iri(str(dtype)))}"
-                body.append(f"    <{tag}{attr}>{_xml_text(str(o))}</{tag}>\n")
+            ident = f'rdf:nodeID="{_bnode_label(subject[2:])}"'
+        body = [f"  <rdf:Description {ident}>\n"]
+        for p in sorted(preds, key=lambda p: (p != TYPE, p)):
+            tag = self.element(p[1:-1])
+            for o in sorted(preds[p]):
+                if o[0] == "<":
+                    body.append(f"    <{tag} rdf:resource={_xml_attr(check_iri(o[1:-1]))}/>\n")
+                elif o[0] == "_":
+                    body.append(f'    <{tag} rdf:nodeID="{_bnode_label(o[2:])}"/>\n')
+                else:
+                    lex, lang, dtype = literal_parts(o)
+                    attr = ""
+                    if lang:
+                        attr = f" xml:lang={_xml_attr(lang)}"
+                    elif dtype is not None:
+                        attr = f" rdf:datatype={_xml_attr(check_iri(dtype))}"
+                    body.append(f"    <{tag}{attr}>{_xml_text(lex)}</{tag}>\n")
         body.append("  </rdf:Description>\n")
-    declared = {p: known[p] for p in names.used | {"rdf"}} | {v: k for k, v in extra.items()}
-    head = "".join(f"\n    xmlns:{p}={_xml_attr(ns)}" for p, ns in sorted(declared.items()))
-    text = f'<?xml version="1.0" encoding="utf-8"?>\n<rdf:RDF{head}>\n{"".join(body)}</rdf:RDF>\n'
-    return text.encode("utf-8")
+        return "".join(body).encode("utf-8")
+
+    def finish(self, texts: list[bytes]) -> bytes:
+        declared = {p: self.known[p] for p in self.used | {"rdf"}}
+        declared |= {v: k for k, v in self.extra.items()}
+        head = "".join(f"\n    xmlns:{p}={_xml_attr(ns)}" for p, ns in sorted(declared.items()))
+        start = f'<?xml version="1.0" encoding="utf-8"?>\n<rdf:RDF{head}>\n'.encode()
+        return start + b"".join(texts) + b"</rdf:RDF>\n"
+
+
+def rdfxml(triples: Iterable[Triple | NtTriple], prefixes: Mapping[str, str]) -> bytes:
+    triples = list(nt_triples(triples))
+    return write(RdfXml(prefixes, {p for _, p, _ in triples}), triples)
 
 
 # --------------------------------------------------------------------------- JSON-LD
@@ -347,69 +543,90 @@ class _Compactor:
             return term[0]
         return self.iri(iri)
 
-    def node_ref(self, node: Term) -> str:
-        return f"_:{_bnode_label(node)}" if isinstance(node, BNode) else self.iri(str(node))
+    def node_ref(self, node: str) -> str:
+        return f"_:{_bnode_label(node[2:])}" if node[0] == "_" else self.iri(node[1:-1])
 
-    def value(self, o: Term) -> object:
-        if not isinstance(o, Literal):
+    def value(self, o: str) -> object:
+        if o[0] != '"':
             return {"@id": self.node_ref(o)}
-        if o.language:
-            return {"@language": o.language, "@value": str(o)}
-        dtype = _datatype(o)
+        lex, lang, dtype = literal_parts(o)
+        if lang:
+            return {"@language": lang, "@value": lex}
         if dtype is None:
-            return str(o)
-        return {"@type": self.vocab(str(dtype)), "@value": str(o)}
+            return lex
+        return {"@type": self.vocab(dtype), "@value": lex}
 
-    def property(self, p: URIRef, objects: list[Term]) -> tuple[str, object]:
+    def property(self, p: str, objects: list[str]) -> tuple[str, object]:
         """The key and the compacted values of one property of one node."""
-        found = self.terms.get(str(p))
+        found = self.terms.get(p[1:-1])
         if found is not None:
             name, d = found
             kind, container = d.get("@type"), d.get("@container")
+            literals = [literal_parts(o) if o[0] == '"' else None for o in objects]
             if container == "@language":
-                if all(isinstance(o, Literal) and o.language for o in objects):
-                    langs: dict[str, list[str]] = defaultdict(list)
-                    for o in objects:
-                        langs[o.language].append(str(o))  # type: ignore[union-attr]
+                if all(lit is not None and lit[1] for lit in literals):
+                    langs: dict[str, list[str]] = {}
+                    for lex, lang, _ in literals:  # type: ignore[misc]
+                        langs.setdefault(lang, []).append(lex)
                     return name, {k: _one(v) for k, v in sorted(langs.items())}
             elif container is None and kind == "@id":
-                if all(not isinstance(o, Literal) for o in objects):
+                if all(lit is None for lit in literals):
                     return name, _one([self.node_ref(o) for o in objects])
             elif container is None and kind is not None:
-                if all(isinstance(o, Literal) and str(_datatype(o)) == kind for o in objects):
-                    return name, _one([str(o) for o in objects])
+                if all(lit is not None and lit[2] == kind for lit in literals):
+                    return name, _one([lit[0] for lit in literals])  # type: ignore[index]
             elif container is None and set(d) == {"@id", "@type"}:
                 return name, _one([self.value(o) for o in objects])
-        return self.iri(str(p)), _one([self.value(o) for o in objects])
+        return self.iri(p[1:-1]), _one([self.value(o) for o in objects])
 
 
 def _one(values: list) -> object:
     return values[0] if len(values) == 1 else values
 
 
-def jsonld(triples: Iterable[Triple], context: Mapping[str, object]) -> bytes:
-    """Compacted JSON-LD: the context embedded, one node object per subject in ``@graph``."""
-    c = _Compactor(context)
-    by_subject: dict[Term, dict[Term, set[Term]]] = defaultdict(lambda: defaultdict(set))
-    for s, p, o in triples:
-        by_subject[s][p].add(o)
-    nodes = []
-    for s in _subjects(by_subject):
-        node: dict[str, object] = {"@id": c.node_ref(s)}
-        props = by_subject[s]
-        types = sorted(props.pop(RDF.type, set()), key=nt_term)
-        if types and all(isinstance(t, URIRef) for t in types):
-            node["@type"] = _one([c.vocab(str(t)) for t in types])
+class JsonLd(Layout):
+    """Compacted JSON-LD: the context embedded, one node object per subject in ``@graph``.
+
+    The bytes are those of ``json.dumps(doc, indent=1, sort_keys=True)`` of the whole
+    document; each node is dumped alone and indented to its depth in ``@graph``.
+    """
+
+    key = staticmethod(_ontology_first)
+
+    def __init__(self, context: Mapping[str, object]) -> None:
+        super().__init__()
+        self.context = context
+        self.compactor = _Compactor(context)
+
+    def block(self, subject: str, preds: Preds, graph: str | None) -> bytes:
+        c = self.compactor
+        node: dict[str, object] = {"@id": c.node_ref(subject)}
+        props = dict(preds)
+        types = sorted(props.pop(TYPE, ()))
+        if types and all(t[0] == "<" for t in types):
+            node["@type"] = _one([c.vocab(value_of(t)) for t in types])
         elif types:
-            props[RDF.type] = set(types)  # a literal type: keep it as a plain property
-        for p in sorted(props, key=nt_term):
-            key, value = c.property(p, sorted(props[p], key=nt_term))
+            props[TYPE] = set(types)  # a literal type: keep it as a plain property
+        for p in sorted(props):
+            key, value = c.property(p, sorted(props[p]))
             if key in node:
-                raise ValueError(f"two properties of {s} compact to {key!r}")
+                raise ValueError(f"two properties of {subject} compact to {key!r}")
             node[key] = value
-        nodes.append(node)
-    doc = {"@context": dict(context), "@graph": nodes}
-    return (json.dumps(doc, ensure_ascii=False, indent=1, sort_keys=True) + "\n").encode("utf-8")
+        text = json.dumps(node, ensure_ascii=False, indent=1, sort_keys=True)
+        return ("  " + text.replace("\n", "\n  ")).encode("utf-8")  # depth 2: doc, @graph
+
+    def finish(self, texts: list[bytes]) -> bytes:
+        head = json.dumps({"@context": dict(self.context)}, ensure_ascii=False, indent=1,
+                          sort_keys=True)  # fmt: skip
+        head = head[: -len("\n}")]  # "@graph" sorts after "@context": it goes last
+        if not texts:
+            return (head + ',\n "@graph": []\n}\n').encode("utf-8")
+        nodes = b",\n".join(texts)
+        return (head + ',\n "@graph": [\n').encode("utf-8") + nodes + b"\n ]\n}\n"
+
+
+def jsonld(triples: Iterable[Triple | NtTriple], context: Mapping[str, object]) -> bytes:
+    return write(JsonLd(context), triples)
 
 
 # --------------------------------------------------------------------------- literals

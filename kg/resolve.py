@@ -8,6 +8,7 @@ the same input always gives the same IRIs.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
@@ -217,12 +218,17 @@ class _Resolver:
 
     def _post(self, kg: KnowledgeGraph, unit_iri: str, role: str) -> str:
         unit = kg.entities[unit_iri]
-        slug = unit_iri.rsplit("/", 1)[1] + "-" + iris.slug(role)
+        slug = unit_iri.rsplit("/", 1)[1] + "-" + _role_slug(role)
         post_iri = iris.entity_iri(self.base, "Post", slug)
         if post_iri not in kg.entities:
             kg.entities[post_iri] = Entity(post_iri, unit.label + role, "Post")
             kg.posts[post_iri] = (unit_iri, role)
         return post_iri
+
+
+@functools.lru_cache(maxsize=256)  # one call per "holds" fact, and a handful of roles
+def _role_slug(role: str) -> str:
+    return iris.slug(role)
 
 
 def resolve(extractions: list[Extraction], base: str = iris.RESOURCE) -> KnowledgeGraph:

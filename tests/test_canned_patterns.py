@@ -51,7 +51,7 @@ def test_pattern_keeps_the_rows(seed_store: ox.Store, cq, param) -> None:
 def test_pattern_must_use_its_parameter(tmp_path: Path) -> None:
     rq = tmp_path / "bad.rq"
     rq.write_text(
-        "#+ params:\n#+   x:\n#+     type: entity\n#+     pattern: \"?s ?p ?o .\"\n"
+        '#+ params:\n#+   x:\n#+     type: entity\n#+     pattern: "?s ?p ?o ."\n'
         "SELECT ?s WHERE { ?s ?p ?__x_iri }\n",
         encoding="utf-8",
     )
