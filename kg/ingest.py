@@ -25,6 +25,7 @@ from pathlib import Path
 
 import yaml
 
+from kg.iri import path_segment
 from kg.model import Document, Sentence
 
 RULES_PATH = Path(__file__).parent / "rules" / "ingest.yaml"
@@ -213,9 +214,10 @@ def _control_share(text: str) -> float:
 
 
 def ingest_file(path: str | Path) -> Document:
-    """Read and parse one article; its doc_id is the file stem."""
+    """Read and parse one article; its doc_id is the file stem, made safe for IRIs
+    (``my file.txt`` → ``my%20file``)."""
     p = Path(path)
-    return parse_document(read_text(p), p.stem, str(p))
+    return parse_document(read_text(p), path_segment(p.stem), str(p))
 
 
 # -------------------------------------------------------------- lines, blocks

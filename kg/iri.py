@@ -24,6 +24,16 @@ KIND = {
     "Sentence": "sentence", "Statement": "statement",
 }  # fmt: skip
 
+# What no IRI may carry unescaped (RFC 3987), plus "%" so that escapes stay unambiguous.
+_UNSAFE = re.compile(r'[\x00-\x20<>"{}|^`\\%\x7f]')
+
+
+def path_segment(text: str) -> str:
+    """``text`` usable as one IRI path segment: unsafe characters percent-encoded (UTF-8),
+    everything else, Chinese included, kept as it is."""
+    return _UNSAFE.sub(lambda m: "".join(f"%{b:02X}" for b in m.group().encode()), text)
+
+
 # Word-final parts written as their own pinyin word: 建设路|街道 -> jianshelu-jiedao.
 _SUFFIXES = sorted(
     [

@@ -92,6 +92,21 @@ def test_inputs_as_glob_and_file_list(tmp_path: Path) -> None:
     assert out1.read_bytes() == out2.read_bytes()
 
 
+def test_file_names_that_are_not_iri_safe(tmp_path: Path) -> None:
+    """A file name with spaces or IRI delimiters still builds: it is percent-encoded in
+    the document IRI (Chinese characters are kept as they are)."""
+    src = (SEEDS / "004_1543e681b62a70bd.txt").read_bytes()
+    for name in ("my article 1.txt", "a<b>{c}%.txt", "社区 报道.txt"):
+        (tmp_path / name).write_bytes(src)
+    out = tmp_path / "kg.nt"
+    assert main(["build", str(tmp_path), "-o", str(out), "--quiet"]) == 0
+    store = ox.Store()
+    store.bulk_load(path=str(out), format=ox.RdfFormat.N_TRIPLES)
+    docs = sorted(r[0].value.rsplit("/", 1)[1] for r in store.query(
+        "SELECT ?d WHERE { ?d a <https://w3id.org/jiceng/ontology#Document> }"))  # fmt: skip
+    assert docs == ["a%3Cb%3E%7Bc%7D%25", "my%20article%201", "社区%20报道"]
+
+
 # --------------------------------------------------------------------------- bad input
 
 
