@@ -12,12 +12,12 @@ computed and stored every answer served here, under the key ``sparql.cache_key``
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import parse_qs, parse_qsl
+from urllib.parse import parse_qsl
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from server.backend import Backend, Cached
-from server.sparql import FORM, SPARQL_QUERY, cache_key, not_modified
+from server.sparql import add_body_params, body_limit, cache_key, not_modified
 
 # Parameters a cached answer depends on; any other one (timeout=, dataset IRIs, update=)
 # is checked by the app, so such requests take the full path.
@@ -87,21 +87,14 @@ def _post_params(scope: Scope, headers: dict[str, str], body: bytes) -> dict[str
         return None  # the app answers 400
     params = _params(parse_qsl(scope["query_string"].decode("latin-1"), True))
     ctype = headers.get("content-type", "").split(";")[0].strip().lower()
-    if ctype == SPARQL_QUERY:
-        params.setdefault("query", []).append(text)
-    elif ctype == FORM:
-        for k, vs in parse_qs(text, keep_blank_values=True).items():
-            params.setdefault(k, []).extend(vs)
-    else:
-        return None
-    return params
+    return params if add_body_params(params, ctype, text) else None
 
 
 async def _read(receive: Receive, headers: dict[str, str], max_query: int) -> bytes | None:
     """The whole body when its declared length is one a query can have, else None
     (nothing read: the app enforces the limits and answers 413 itself)."""
     declared = headers.get("content-length", "")
-    if not declared.isdigit() or int(declared) > max_query * 3 + 4096:
+    if not declared.isdigit() or int(declared) > body_limit(max_query):
         return None
     body = b""
     more = True

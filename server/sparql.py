@@ -60,11 +60,29 @@ async def _read_params(request: Request, be: Backend) -> dict[str, list[str]]:
     if request.method != "POST":
         return params
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    body = await _read_body(request, be.config.max_query_bytes * 3 + 4096)
+    body = await _read_body(request, body_limit(be.config.max_query_bytes))
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError:
         raise ServiceError(400, "request body is not UTF-8") from None
+    if not add_body_params(params, ctype, text):
+        raise ServiceError(
+            415,
+            f"unsupported Content-Type {ctype or '(none)'}: "
+            f"use {FORM}, {SPARQL_QUERY} or {SPARQL_UPDATE}",
+        )
+    return params
+
+
+def body_limit(max_query_bytes: int) -> int:
+    """The longest POST body read: a form-encoded query may triple in size, plus the
+    other parameters."""
+    return max_query_bytes * 3 + 4096
+
+
+def add_body_params(params: dict[str, list[str]], ctype: str, text: str) -> bool:
+    """Add a POST body's protocol parameters to ``params``; False for a Content-Type the
+    protocol does not define (shared with the cached-answer layer, ``answered.py``)."""
     if ctype == FORM:
         for k, vs in parse_qs(text, keep_blank_values=True).items():
             params.setdefault(k, []).extend(vs)
@@ -73,12 +91,8 @@ async def _read_params(request: Request, be: Backend) -> dict[str, list[str]]:
     elif ctype == SPARQL_UPDATE:
         params.setdefault("update", []).append(text)
     else:
-        raise ServiceError(
-            415,
-            f"unsupported Content-Type {ctype or '(none)'}: "
-            f"use {FORM}, {SPARQL_QUERY} or {SPARQL_UPDATE}",
-        )
-    return params
+        return False
+    return True
 
 
 async def _read_body(request: Request, limit: int) -> bytes:
